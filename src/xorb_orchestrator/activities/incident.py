@@ -1,0 +1,46 @@
+"""Bookkeeping activities of an incident: enrich, plan, publish its state to the cache."""
+
+from __future__ import annotations
+
+from redis.exceptions import RedisError
+from temporalio import activity
+
+from xorb_orchestrator.config import Settings
+from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.models.enrichment import Enrichment
+from xorb_orchestrator.models.plan import Plan
+from xorb_orchestrator.models.workflow_io import EnrichInput, PlanInput, PublishInput
+from xorb_orchestrator.services.enrichment import enrich
+from xorb_orchestrator.services.planning import plan_response
+
+_TRANSITION_COUNTERS = {
+    "started": metrics.INCIDENTS_STARTED,
+    "completed": metrics.INCIDENTS_COMPLETED,
+    "failed": metrics.INCIDENTS_FAILED,
+}
+
+
+class IncidentActivities:
+    def __init__(self, settings: Settings, cache: IncidentCache) -> None:
+        self._settings = settings
+        self._cache = cache
+
+    @activity.defn(name="incident.enrich")
+    async def enrich_incident(self, request: EnrichInput) -> Enrichment:
+        return enrich(request.observables)
+
+    @activity.defn(name="incident.plan")
+    async def plan_incident(self, request: PlanInput) -> Plan:
+        return plan_response(request, self._settings.webhook_urls)
+
+    @activity.defn(name="incident.publish")
+    async def publish_incident(self, request: PublishInput) -> bool:
+        """Write the incident's view to the cache; count its transition once (on the first attempt)."""
+        if request.transition and activity.info().attempt == 1:
+            _TRANSITION_COUNTERS[request.transition].inc()
+        try:
+            return await self._cache.put(request.incident)
+        except RedisError as exc:
+            # Retryable: Temporal retries a few times; the workflow then carries on without the cache.
+            raise RuntimeError(f"incident cache unavailable: {exc}") from None

@@ -1,0 +1,1 @@
+"""The HTTP API: routing, auth, request/response mapping. No business logic."""

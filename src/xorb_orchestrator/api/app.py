@@ -1,0 +1,27 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from xorb_orchestrator import __version__
+from xorb_orchestrator.api import routes_alerts, routes_health, routes_incidents
+from xorb_orchestrator.api.auth import ApiKeys, require_api_key
+from xorb_orchestrator.api.deps import Services
+from xorb_orchestrator.api.errors import install_error_handlers
+
+
+def create_app(svc: Services, api_keys: list[str]) -> FastAPI:
+    app = FastAPI(
+        title="xorb-orchestrator",
+        version=__version__,
+        description="Alerts in, durable response on Temporal, actions out.",
+    )
+    app.state.services = svc
+    app.state.api_keys = ApiKeys(api_keys)
+    install_error_handlers(app)
+    secured = [Depends(require_api_key)]
+    app.include_router(routes_alerts.router, prefix="/v1", dependencies=secured, tags=["alerts"])
+    app.include_router(routes_incidents.router, prefix="/v1", dependencies=secured, tags=["incidents"])
+    app.include_router(routes_health.router, tags=["operations"])
+    return app

@@ -1,0 +1,23 @@
+"""What route handlers need, taken from app.state (set once by create_app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from temporalio.client import Client
+
+from xorb_orchestrator.config import Settings
+from xorb_orchestrator.infrastructure.cache import IncidentCache
+
+
+@dataclass
+class Services:
+    settings: Settings
+    client: Client
+    cache: IncidentCache
+    sdk_metrics_url: str | None = None
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services

@@ -1,0 +1,64 @@
+"""POST /v1/alerts: the generic JSON alert."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from xorb_orchestrator.api.body import read_json
+from xorb_orchestrator.api.deps import Services, services
+from xorb_orchestrator.api.errors import ApiError, field_errors
+from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.generic_alert import GenericAlert
+from xorb_orchestrator.services.intake import submit_alert
+
+router = APIRouter()
+RETRY_AFTER_SECONDS = "5"
+
+
+@router.post(
+    "/alerts",
+    status_code=202,
+    summary="Send one alert in the generic JSON format",
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": GenericAlert.model_json_schema()}}}
+    },
+)
+async def post_alert(request: Request, svc: Services = Depends(services)) -> JSONResponse:
+    payload: Any = await read_json(request, svc.settings.alert_max_bytes)
+    if not isinstance(payload, dict):
+        raise ApiError(
+            422,
+            "invalid_alert",
+            "an alert must be a JSON object",
+            fields=[{"field": "body", "message": "expected a JSON object"}],
+        )
+    try:
+        alert = GenericAlert.model_validate(payload).to_alert()
+    except (ValidationError, ValueError) as exc:
+        metrics.ALERTS_REJECTED.labels("invalid").inc()
+        fields = (
+            field_errors(exc)
+            if isinstance(exc, ValidationError)
+            else [{"field": "body", "message": str(exc)}]
+        )
+        names = ", ".join(f["field"] for f in fields)
+        raise ApiError(422, "invalid_alert", f"alert rejected: invalid {names}", fields=fields) from None
+    try:
+        accepted = await submit_alert(svc.client, svc.cache, svc.settings, alert)
+    except TemporalUnavailable as exc:
+        metrics.ALERTS_REJECTED.labels("unavailable").inc()
+        # Not accepted means not kept: the sender must retry, and we say when.
+        raise ApiError(
+            503,
+            "unavailable",
+            f"{exc}; the alert was not accepted, retry later",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from None
+    return JSONResponse(
+        {"incident_id": accepted.incident_id, "duplicate": accepted.duplicate}, status_code=202
+    )

@@ -1,0 +1,164 @@
+"""All configuration, read from the environment and validated once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or has a bad value; the message is one line meant for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field aliases are the exact environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
+    )
+
+    # The original design's three, under exactly these names.
+    temporal_host: str = Field("localhost:7233", alias="TEMPORAL_HOST")
+    log_level: LogLevel = Field("INFO", alias="LOG_LEVEL")
+    max_parallel_workflows: int = Field(10, ge=1, le=10_000, alias="MAX_PARALLEL_WORKFLOWS")
+
+    temporal_namespace: str = Field("default", min_length=1, alias="TEMPORAL_NAMESPACE")
+    temporal_task_queue: str = Field("xorb-incidents", min_length=1, alias="TEMPORAL_TASK_QUEUE")
+    # Secured Temporal: mTLS client certificate (self-hosted or Cloud) or an API key (Cloud).
+    temporal_tls_cert: Path | None = Field(None, alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(None, alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: Path | None = Field(None, alias="TEMPORAL_TLS_CA")
+    temporal_api_key: str | None = Field(None, alias="TEMPORAL_API_KEY", repr=False)
+    temporal_connect_timeout: float = Field(10.0, gt=0, alias="TEMPORAL_CONNECT_TIMEOUT")
+
+    redis_url: str = Field("redis://localhost:6379/0", alias="REDIS_URL")
+
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+
+    api_host: str = Field("127.0.0.1", alias="XORB_API_HOST")
+    api_port: int = Field(8000, ge=0, le=65535, alias="XORB_API_PORT")
+    api_keys: str | None = Field(None, alias="XORB_API_KEYS", repr=False)
+    api_key_file: Path | None = Field(None, alias="XORB_API_KEY_FILE")
+    alert_max_bytes: int = Field(1_048_576, ge=1024, alias="XORB_ALERT_MAX_BYTES")
+    # Port for the worker-only process (`xorb worker`) to serve /metrics; 0 disables.
+    metrics_port: int = Field(0, ge=0, le=65535, alias="XORB_METRICS_PORT")
+
+    notify_webhook_urls: str = Field(
+        "", validation_alias=AliasChoices("XORB_NOTIFY_WEBHOOK_URLS", "XORB_NOTIFY_WEBHOOK_URL")
+    )
+    # After its response, an incident stays open this long so that related alerts join it.
+    incident_linger_seconds: float = Field(600.0, ge=0, alias="XORB_INCIDENT_LINGER_SECONDS")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("temporal_host")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected host:port, e.g. localhost:7233")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("notify_webhook_urls")
+    @classmethod
+    def _webhooks(cls, value: str) -> str:
+        for url in _split(value):
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"expected comma-separated http(s) URLs, got {url!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together")
+        for name, path in (
+            ("TEMPORAL_TLS_CERT", self.temporal_tls_cert),
+            ("TEMPORAL_TLS_KEY", self.temporal_tls_key),
+            ("TEMPORAL_TLS_CA", self.temporal_tls_ca),
+            ("XORB_API_KEY_FILE", self.api_key_file),
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no readable file at {path}")
+        return self
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return _split(self.notify_webhook_urls)
+
+    def load_api_keys(self) -> list[str]:
+        """The accepted bearer keys, from XORB_API_KEYS and XORB_API_KEY_FILE (one key a line)."""
+        keys = _split(self.api_keys or "")
+        if self.api_key_file is not None:
+            for line in self.api_key_file.read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    keys.append(line)
+        return keys
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "float_parsing": "a number",
+    "literal_error": None,
+    "greater_than_equal": None,
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings; raise SettingsError with one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Turn pydantic's error into one operator-facing line per bad variable."""
+    parts = []
+    for err in exc.errors():
+        loc = err.get("loc") or ()
+        name = _env_name(str(loc[0])) if loc else ""
+        msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+        msg = msg.replace("Input should be", "expected")
+        expected = _EXPECTED.get(err.get("type", ""))
+        if expected:
+            msg = f"expected {expected}"
+        got = err.get("input")
+        shown = f", got {got!r}" if isinstance(got, str | int | float) and name else ""
+        parts.append(f"{name}: {msg}{shown}" if name else msg)
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def _env_name(field_or_alias: str) -> str:
+    field = Settings.model_fields.get(field_or_alias)
+    if field is None:
+        return field_or_alias
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(field.alias or field_or_alias)

@@ -1,0 +1,67 @@
+"""Logging set-up: text for people, JSON lines for machines; every incident line carries its id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def incident_id_of(record: logging.LogRecord) -> str | None:
+    """The incident a log line is about: explicit `incident_id`, or the Temporal workflow id."""
+    explicit = getattr(record, "incident_id", None)
+    if explicit:
+        return str(explicit)
+    for key in ("temporal_workflow", "temporal_activity"):
+        info = getattr(record, key, None)
+        if isinstance(info, dict):
+            wf_id = info.get("workflow_id")
+            if isinstance(wf_id, str) and wf_id.startswith("incident-"):
+                return wf_id
+    return None
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        incident = incident_id_of(record)
+        if incident:
+            line["incident_id"] = incident
+        for key, value in vars(record).items():
+            if key not in _STANDARD and key not in line and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        incident = incident_id_of(record)
+        if incident and incident not in text:
+            text += f" [incident_id={incident}]"
+        return text
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Access logs would carry request headers' worth of noise; keep them at WARNING unless debugging.
+    for noisy in ("uvicorn.access", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(level if level == "DEBUG" else "WARNING")

@@ -1,0 +1,39 @@
+"""The service's own Prometheus metrics. Temporal SDK metrics are appended on the same /metrics."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+ALERTS_RECEIVED = Counter("xorb_alerts_received", "Alerts accepted by the API", ["source"])
+ALERTS_REJECTED = Counter("xorb_alerts_rejected", "Alerts refused by the API", ["reason"])
+INCIDENTS_STARTED = Counter("xorb_incidents_started", "Incidents opened")
+INCIDENTS_COMPLETED = Counter("xorb_incidents_completed", "Incidents whose response completed")
+INCIDENTS_FAILED = Counter("xorb_incidents_failed", "Incidents whose response failed")
+STEP_DURATION = Histogram(
+    "xorb_step_duration_seconds",
+    "Duration of one response step attempt",
+    ["action", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+STEPS_IN_FLIGHT = Gauge("xorb_steps_in_flight", "Response steps executing in this process", ["action"])
+INCIDENTS_WAITING = Gauge(
+    "xorb_incidents_waiting_for_slot", "Incidents waiting for a response slot (whole deployment)"
+)
+INCIDENTS_HOLDING = Gauge("xorb_incidents_executing", "Incidents holding a response slot (whole deployment)")
+ALERT_TO_FIRST_ACTION = Histogram(
+    "xorb_alert_to_first_action_seconds",
+    "Seconds from receiving an incident's first alert to the start of its first response action",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+
+
+def render_metrics(sdk_metrics_url: str | None) -> tuple[bytes, str]:
+    """Our registry, followed by the Temporal SDK exporter's text when it runs in this process."""
+    body = generate_latest()
+    if sdk_metrics_url:
+        try:
+            body += httpx.get(sdk_metrics_url, timeout=2.0).content
+        except httpx.HTTPError:
+            pass  # SDK metrics are extra; never fail the scrape of our own metrics
+    return body, CONTENT_TYPE_LATEST

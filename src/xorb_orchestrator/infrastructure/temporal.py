@@ -1,0 +1,96 @@
+"""Connecting to Temporal (plain, mTLS or API key) with the pydantic data converter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, TLSConfig
+
+from xorb_orchestrator.config import Settings
+from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
+
+log = logging.getLogger(__name__)
+
+
+class TemporalUnavailable(Exception):
+    """Temporal cannot be reached or refused us; the message says which address and why."""
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        return TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+        )
+    # Temporal Cloud with an API key always speaks TLS.
+    return bool(settings.temporal_api_key)
+
+
+_runtime: Runtime | None = None
+_sdk_metrics_url: str | None = None
+
+
+def sdk_runtime(metrics_bind: str = "127.0.0.1:0") -> tuple[Runtime, str | None]:
+    """One Temporal runtime per process, with the SDK's Prometheus exporter on a local port."""
+    global _runtime, _sdk_metrics_url
+    if _runtime is None:
+        from xorb_orchestrator.infrastructure.ports import free_port
+
+        host, _, port = metrics_bind.rpartition(":")
+        bind = f"{host}:{port if port != '0' else free_port(host)}"
+        _runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+        _sdk_metrics_url = f"http://{bind}/metrics"
+    return _runtime, _sdk_metrics_url
+
+
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """Connect, or raise TemporalUnavailable with one line naming TEMPORAL_HOST."""
+    try:
+        return await asyncio.wait_for(
+            Client.connect(
+                settings.temporal_host,
+                namespace=settings.temporal_namespace,
+                tls=_tls(settings),
+                api_key=settings.temporal_api_key,
+                data_converter=pydantic_data_converter,
+                runtime=runtime or sdk_runtime()[0],
+            ),
+            timeout=settings.temporal_connect_timeout,
+        )
+    except (RPCError, RuntimeError, OSError, TimeoutError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TemporalUnavailable(
+            f"TEMPORAL_HOST: cannot reach Temporal at {settings.temporal_host} "
+            f"(namespace {settings.temporal_namespace!r}): {reason}; start Temporal or set TEMPORAL_HOST"
+        ) from None
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register our custom search attributes if missing. Self-hosted only; Cloud needs them made by hand."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+            for key in SEARCH_ATTRIBUTES
+            if key.name not in existing.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+            log.info("registered search attributes %s", ", ".join(sorted(missing)))
+    except RPCError as exc:
+        log.warning(
+            "could not register search attributes %s (%s); create them as Keyword attributes by hand",
+            ", ".join(k.name for k in SEARCH_ATTRIBUTES),
+            exc.message,
+        )

@@ -1,0 +1,42 @@
+"""The Temporal worker: registers every workflow and activity of the package."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from xorb_orchestrator.activities.incident import IncidentActivities
+from xorb_orchestrator.activities.notify import NotifyActivities
+from xorb_orchestrator.activities.slots import SlotActivities
+from xorb_orchestrator.config import Settings
+from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.workflows.incident import IncidentWorkflow
+from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
+
+WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow]
+
+
+def build_worker(client: Client, settings: Settings, cache: IncidentCache, http: httpx.AsyncClient) -> Worker:
+    """A worker on the configured task queue with all workflows and activities.
+
+    MAX_PARALLEL_WORKFLOWS is enforced deployment-wide by ResponseSlotsWorkflow, not here; the
+    activity concurrency below only protects this one process.
+    """
+    incident = IncidentActivities(settings, cache)
+    notify = NotifyActivities(settings, http)
+    slots = SlotActivities(client, settings)
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            incident.enrich_incident,
+            incident.plan_incident,
+            incident.publish_incident,
+            notify.notify_webhook,
+            slots.request_slot,
+            slots.find_closed,
+        ],
+        max_concurrent_activities=100,
+    )

@@ -1,0 +1,57 @@
+"""The normalized alert every detector's format is turned into (aligned with OCSF Detection Finding)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, field_serializer, field_validator
+
+from xorb_orchestrator.models.observable import Observable, ObservableType
+from xorb_orchestrator.models.severity import Severity
+
+TECHNIQUE_PATTERN = r"^T\d{4}(\.\d{3})?$"
+
+
+class Alert(BaseModel):
+    """One alert from one detector, after parsing."""
+
+    source: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=1000)
+    severity: Severity
+    rule: str | None = Field(None, max_length=500)
+    event_id: str | None = Field(None, max_length=500, description="the sender's own id for this event")
+    time: datetime | None = None
+    observables: list[Observable] = Field(default_factory=list)
+    techniques: list[str] = Field(default_factory=list)
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> Severity:
+        return Severity.parse(value)
+
+    @field_serializer("severity")
+    def _severity_out(self, value: Severity) -> int:
+        return int(value)
+
+    def primary_observable(self) -> Observable | None:
+        """The observable an analyst would pivot on first: the source IP, else the first host, else any."""
+        for kind, role in (
+            (ObservableType.IP, "src"),
+            (ObservableType.HOSTNAME, None),
+            (ObservableType.USER, None),
+            (ObservableType.IP, None),
+        ):
+            for obs in self.observables:
+                if obs.type is kind and (role is None or obs.role == role):
+                    return obs
+        return self.observables[0] if self.observables else None
+
+
+class AlertEnvelope(BaseModel):
+    """An alert as handed to an incident: with its fingerprint and when we received it."""
+
+    alert: Alert
+    fingerprint: str
+    received_at: datetime

@@ -1,0 +1,80 @@
+"""One input and one output model per workflow and activity, so fields can be added safely."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.enrichment import Enrichment
+from xorb_orchestrator.models.incident import IncidentView
+from xorb_orchestrator.models.observable import Observable
+from xorb_orchestrator.models.plan import PlannedStep
+
+
+class IncidentInput(BaseModel):
+    incident_id: str
+    correlation_key: str
+    linger_seconds: float = 600.0
+    # Set when the workflow continues as new: the state it carries over.
+    carried: IncidentView | None = None
+    seen_fingerprints: list[str] = Field(default_factory=list)
+    pending_alerts: list[AlertEnvelope] = Field(default_factory=list)
+
+
+class EnrichInput(BaseModel):
+    incident_id: str
+    observables: list[Observable]
+
+
+class PlanInput(BaseModel):
+    incident_id: str
+    title: str
+    severity_id: int
+    observables: list[Observable]
+    techniques: list[str]
+    enrichment: Enrichment
+
+
+class ActionInput(BaseModel):
+    """What every response action activity receives."""
+
+    incident_id: str
+    step: PlannedStep
+    incident: IncidentView
+    first_action: bool = False
+
+
+class ActionResult(BaseModel):
+    outcome: Literal["completed", "skipped"]
+    reason: str | None = None
+    attempt: int = 1
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PublishInput(BaseModel):
+    incident: IncidentView
+    # The transition that prompted this publication, counted once in the metrics.
+    transition: Literal["started", "completed", "failed"] | None = None
+
+
+class SlotRequest(BaseModel):
+    incident_id: str
+    severity_id: int
+    requested_at: datetime
+    # The requester's MAX_PARALLEL_WORKFLOWS; the coordinator follows the latest one it hears.
+    limit: int = 10
+
+
+class SlotCoordinatorInput(BaseModel):
+    limit: int
+    holders: list[str] = Field(default_factory=list)
+    queue: list[SlotRequest] = Field(default_factory=list)
+
+
+class SlotCoordinatorView(BaseModel):
+    limit: int
+    holders: list[str]
+    waiting: list[SlotRequest]

@@ -1,0 +1,1 @@
+"""Domain logic used by the API, the CLI and activities."""

@@ -1,0 +1,107 @@
+"""Reading incidents: from the Redis cache when it has them, else from Temporal (the truth)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client
+
+from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.infrastructure.incident_client import (
+    IncidentNotFound,
+    list_incident_ids,
+    query_incident,
+)
+from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
+from xorb_orchestrator.models.severity import Severity
+
+INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}$")
+# A cached view of an unfinished incident older than this is re-read from Temporal, in case an
+# update was missed while Redis was away.
+STALE_AFTER = timedelta(seconds=30)
+
+
+class BadRequest(ValueError):
+    """A query parameter is wrong; the message names it."""
+
+
+@dataclass
+class IncidentPage:
+    items: list[IncidentView]
+    next_page_token: str | None
+
+
+def _fresh(view: IncidentView) -> bool:
+    return view.status.finished or datetime.now(UTC) - view.updated_at < STALE_AFTER
+
+
+async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -> IncidentView:
+    if not INCIDENT_ID.match(incident_id):
+        raise IncidentNotFound(incident_id)
+    cached = (await cache.get_many([incident_id])).get(incident_id)
+    if cached is not None and _fresh(cached):
+        return cached
+    return await query_incident(client, incident_id)
+
+
+def visibility_query(status: str | None, severity: str | None) -> str:
+    """Build the list filter from validated values only (never raw user text in the query)."""
+    clauses = ["WorkflowType = 'IncidentWorkflow'"]
+    if status is not None:
+        try:
+            clauses.append(f"XorbStatus = '{IncidentStatus(status.lower()).value}'")
+        except ValueError:
+            allowed = "|".join(s.value for s in IncidentStatus)
+            raise BadRequest(f"status: expected one of {allowed}, got {status!r}") from None
+    if severity is not None:
+        try:
+            clauses.append(f"XorbSeverity = '{Severity.parse(severity).label}'")
+        except ValueError as exc:
+            raise BadRequest(f"severity: {exc}") from None
+    return " AND ".join(clauses)
+
+
+def _decode_token(token: str | None) -> bytes | None:
+    if not token:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raise BadRequest("page_token: not a token this API issued") from None
+
+
+async def list_incidents(
+    client: Client,
+    cache: IncidentCache,
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    page_size: int = 50,
+    page_token: str | None = None,
+) -> IncidentPage:
+    """Newest first, filtered by status and severity, one page at a time."""
+    if not 1 <= page_size <= 500:
+        raise BadRequest(f"page_size: expected 1-500, got {page_size}")
+    ids, next_token = await list_incident_ids(
+        client, visibility_query(status, severity), page_size, _decode_token(page_token)
+    )
+    cached = await cache.get_many(ids)
+
+    async def view_of(incident_id: str) -> IncidentView | None:
+        hit = cached.get(incident_id)
+        if hit is not None and _fresh(hit):
+            return hit
+        try:
+            return await query_incident(client, incident_id)
+        except IncidentNotFound:
+            return None
+
+    views = [v for v in await asyncio.gather(*(view_of(i) for i in ids)) if v is not None]
+    views.sort(key=lambda v: v.created_at, reverse=True)
+    token = base64.urlsafe_b64encode(next_token).decode().rstrip("=") if next_token else None
+    return IncidentPage(items=views, next_page_token=token)

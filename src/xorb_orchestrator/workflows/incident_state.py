@@ -1,0 +1,62 @@
+"""How an incident's view changes as alerts arrive: pure functions the workflow calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
+from xorb_orchestrator.models.severity import Severity
+
+MAX_OBSERVABLES = 500
+MAX_FINGERPRINTS = 5_000
+
+
+def open_incident(incident_id: str, key: str, first: AlertEnvelope, now: datetime) -> IncidentView:
+    alert = first.alert
+    seen = alert.time or first.received_at
+    return IncidentView(
+        incident_id=incident_id,
+        correlation_key=key,
+        status=IncidentStatus.OPEN,
+        severity=alert.severity.label,
+        severity_id=int(alert.severity),
+        title=alert.title,
+        source=alert.source,
+        rule=alert.rule,
+        alert_count=1,
+        first_seen=seen,
+        last_seen=seen,
+        created_at=first.received_at,
+        updated_at=now,
+        observables=list(alert.observables[:MAX_OBSERVABLES]),
+        techniques=list(alert.techniques),
+    )
+
+
+def add_alert(view: IncidentView, envelope: AlertEnvelope, now: datetime) -> None:
+    """Fold one more (new, not re-delivered) alert into the incident."""
+    alert = envelope.alert
+    seen = alert.time or envelope.received_at
+    view.alert_count += 1
+    view.first_seen = min(view.first_seen, seen)
+    view.last_seen = max(view.last_seen, seen)
+    if int(alert.severity) > view.severity_id:
+        view.severity_id = int(alert.severity)
+        view.severity = Severity(view.severity_id).label
+    known = {(o.type, o.value, o.role) for o in view.observables}
+    for obs in alert.observables:
+        if len(view.observables) >= MAX_OBSERVABLES:
+            break
+        if (obs.type, obs.value, obs.role) not in known:
+            known.add((obs.type, obs.value, obs.role))
+            view.observables.append(obs)
+    view.techniques.extend(t for t in alert.techniques if t not in view.techniques)
+    view.updated_at = now
+
+
+def remember(fingerprints: dict[str, None], fingerprint: str) -> None:
+    """Keep a bounded window of recent fingerprints (oldest dropped) for re-delivery detection."""
+    fingerprints[fingerprint] = None
+    while len(fingerprints) > MAX_FINGERPRINTS:
+        del fingerprints[next(iter(fingerprints))]
