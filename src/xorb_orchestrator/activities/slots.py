@@ -8,7 +8,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.config import Settings
-from xorb_orchestrator.models.slots import SLOT_COORDINATOR_ID
+from xorb_orchestrator.models.slots import slot_coordinator_id
 from xorb_orchestrator.models.workflow_io import SlotCoordinatorInput, SlotRequest
 
 
@@ -24,7 +24,7 @@ class SlotActivities:
         await self._client.start_workflow(
             "ResponseSlotsWorkflow",
             SlotCoordinatorInput(limit=request.limit),
-            id=SLOT_COORDINATOR_ID,
+            id=slot_coordinator_id(self._settings.temporal_task_queue),
             task_queue=self._settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal="acquire",

@@ -38,7 +38,7 @@ async def _temporal_ok(svc: Services) -> bool:
 @router.get("/metrics", summary="Prometheus metrics (service and Temporal SDK)")
 async def prometheus_metrics(svc: Services = Depends(services)) -> Response:
     try:
-        slots = await asyncio.wait_for(query_slots(svc.client), timeout=2)
+        slots = await asyncio.wait_for(query_slots(svc.client, svc.settings.temporal_task_queue), timeout=2)
         if slots is not None:
             metrics.INCIDENTS_WAITING.set(len(slots.waiting))
             metrics.INCIDENTS_HOLDING.set(len(slots.holders))

@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.alert import AlertEnvelope
 from xorb_orchestrator.models.incident import IncidentView
-from xorb_orchestrator.models.slots import SLOT_COORDINATOR_ID
+from xorb_orchestrator.models.slots import slot_coordinator_id
 from xorb_orchestrator.models.workflow_io import IncidentInput, SlotCoordinatorView
 from xorb_orchestrator.workflows.incident import IncidentWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
@@ -84,10 +84,10 @@ async def list_incident_ids(
     return ids, pages.next_page_token or None
 
 
-async def query_slots(client: Client) -> SlotCoordinatorView | None:
+async def query_slots(client: Client, task_queue: str) -> SlotCoordinatorView | None:
     """The coordinator's state, or None when it has not started yet."""
     try:
-        return await client.get_workflow_handle(SLOT_COORDINATOR_ID).query(
+        return await client.get_workflow_handle(slot_coordinator_id(task_queue)).query(
             ResponseSlotsWorkflow.state, rpc_timeout=timedelta(seconds=2)
         )
     except RPCError as exc:

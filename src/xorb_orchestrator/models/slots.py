@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from xorb_orchestrator.models.workflow_io import SlotRequest
 
-# Workflow id of the single coordinator that hands out response slots.
-SLOT_COORDINATOR_ID = "xorb-response-slots"
+
+def slot_coordinator_id(task_queue: str) -> str:
+    """Workflow id of the one coordinator per task queue (one queue = one deployment's workers)."""
+    return f"xorb-response-slots-{task_queue}"
 
 
 def grant_order(request: SlotRequest) -> tuple[int, str, str]:

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.enrichment import Enrichment
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
-    from xorb_orchestrator.models.slots import SLOT_COORDINATOR_ID
+    from xorb_orchestrator.models.slots import slot_coordinator_id
     from xorb_orchestrator.models.workflow_io import (
         ActionInput,
         ActionResult,
@@ -180,7 +180,9 @@ class IncidentWorkflow:
 
     async def _release_slot(self, incident_id: str) -> None:
         try:
-            await workflow.get_external_workflow_handle(SLOT_COORDINATOR_ID).signal("release", incident_id)
+            await workflow.get_external_workflow_handle(
+                slot_coordinator_id(workflow.info().task_queue)
+            ).signal("release", incident_id)
         except FailureError as err:
             # The coordinator audits its holders, so a lost release only delays the next grant.
             workflow.logger.warning("could not release response slot: %s", err)
