@@ -66,7 +66,7 @@ def serve() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only the Temporal worker (workflows and activities). Serves /metrics on XORB_METRICS_PORT if set."""
+    """Run only the Temporal worker (workflows, activities); /metrics on XORB_METRICS_PORT if set."""
     _run(_settings(), Roles(worker=True, api=False))
 
 

@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.exceptions import ApplicationError
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -56,12 +58,32 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+class ExpectedFailureFilter(logging.Filter):
+    """Temporal logs every failed activity attempt with a traceback. Our activities raise
+    ApplicationError for expected failures (a tool said no, a webhook was down): one line is enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ApplicationError):
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {error.type or 'ApplicationError'}: {error.message}"
+            record.args = None
+            record.exc_info = None
+        return True
+
+
 def setup_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ExpectedFailureFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Temporal's loggers append a dict of workflow info to every message; we show the incident id
+    # instead (a field in JSON, a suffix in text) and keep the full info in the record's extras.
+    from temporalio import activity, workflow
+
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     # Access logs would carry request headers' worth of noise; keep them at WARNING unless debugging.
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(level if level == "DEBUG" else "WARNING")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
@@ -32,8 +34,7 @@ def render_metrics(sdk_metrics_url: str | None) -> tuple[bytes, str]:
     """Our registry, followed by the Temporal SDK exporter's text when it runs in this process."""
     body = generate_latest()
     if sdk_metrics_url:
-        try:
+        # SDK metrics are extra; never fail the scrape of our own metrics over them.
+        with contextlib.suppress(httpx.HTTPError):
             body += httpx.get(sdk_metrics_url, timeout=2.0).content
-        except httpx.HTTPError:
-            pass  # SDK metrics are extra; never fail the scrape of our own metrics
     return body, CONTENT_TYPE_LATEST

