@@ -33,24 +33,31 @@ def error_body(code: str, message: str, fields: list[dict[str, str]] | None = No
     return body
 
 
+# Names pydantic puts in an error's path for the member of a union that was tried, not a field.
+_UNION_TAGS = frozenset({"function-after", "list", "dict", "str", "int", "float", "bool"})
+
+
 def field_errors(exc: ValidationError | RequestValidationError, *, skip: int = 0) -> list[dict[str, str]]:
     """pydantic errors as [{field: dotted.path, message}], the path as the sender wrote it."""
     out = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())[skip:]]
         # Union members show up in the path ("dict[str,...]"); they mean nothing to the sender.
-        loc = [p for p in loc if "[" not in p and p not in ("function-after", "list", "dict")]
+        loc = [p for p in loc if "[" not in p and p not in _UNION_TAGS]
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         field = ".".join(loc) or "body"
         if message.startswith("observables.") and ":" in message:
             field, message = message.split(":", 1)
             message = message.strip()
         out.append({"field": field, "message": message})
-    # One sentence per field is enough; union branches repeat themselves.
+    # One sentence per field is enough; union branches repeat themselves. A union branch that
+    # failed at the top ("observables: expected a list") is noise when another names a field inside.
     unique: dict[str, dict[str, str]] = {}
     for item in out:
         unique.setdefault(item["field"], item)
-    return list(unique.values())
+    return [
+        item for name, item in unique.items() if not any(other.startswith(name + ".") for other in unique)
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -39,4 +41,6 @@ def build_worker(client: Client, settings: Settings, cache: IncidentCache, http:
             slots.find_closed,
         ],
         max_concurrent_activities=100,
+        # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )

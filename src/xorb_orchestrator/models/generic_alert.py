@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, field_validator
 
 from xorb_orchestrator.models.alert import TECHNIQUE_PATTERN, Alert
 from xorb_orchestrator.models.observable import Observable, ObservableType, normalise_value
@@ -31,7 +31,8 @@ OBSERVABLE_KEYS: dict[str, tuple[ObservableType, str | None]] = {
 }
 
 Technique = Annotated[str, StringConstraints(pattern=TECHNIQUE_PATTERN)]
-ObservableValue = str | int | list[str | int]
+# Strict: JSON true must not slip through as the number 1 (a port, a user id ...).
+ObservableValue = StrictStr | StrictInt | list[StrictStr | StrictInt]
 
 
 class ObservableItem(BaseModel):
@@ -69,7 +70,7 @@ class GenericAlert(BaseModel):
     ) -> dict[str, ObservableValue] | list[ObservableItem]:
         for key, kind, _role, item in _iter_observables(value):
             try:
-                normalise_value(kind, str(item))
+                normalise_value(kind, str(item).strip())
             except ValueError as exc:
                 raise ValueError(f"observables.{key}: {exc}") from None
         return value
