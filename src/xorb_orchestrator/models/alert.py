@@ -19,7 +19,15 @@ class Alert(BaseModel):
     source: str = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=1000)
     severity: Severity
+    # `rule` is what correlation keys on: the rule's id when the sender gives one (ids survive renames
+    # and rule revisions), else its name.
     rule: str | None = Field(None, max_length=500)
+    rule_id: str | None = Field(None, max_length=500, description="the sender's id for the rule that fired")
+    rule_name: str | None = Field(None, max_length=1000, description="the rule's human-readable name")
+    product: str | None = Field(None, max_length=200, description="the product that detected it")
+    categories: list[str] = Field(
+        default_factory=list, description="the sender's classification: rule groups, category, tags"
+    )
     event_id: str | None = Field(None, max_length=500, description="the sender's own id for this event")
     time: datetime | None = None
     observables: list[Observable] = Field(default_factory=list)
