@@ -11,11 +11,11 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.stack import RedisServer
 from xorb_orchestrator.infrastructure.devstack import find_binary
 from xorb_orchestrator.infrastructure.ports import free_port
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
 from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
-from tests.support.stack import RedisServer
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

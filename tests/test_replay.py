@@ -16,7 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
 
 
-def test_golden_histories_exist() -> None:
+async def test_golden_histories_exist() -> None:
     assert GOLDEN, "no golden histories in tests/golden; record them with python -m tests.golden.record"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -202,4 +203,12 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    app(args=argv, prog_name="xorb")
+    try:
+        app(args=argv, prog_name="xorb")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # The Temporal SDK's native threads can crash interpreter shutdown (sdk-python#300) and turn
+        # a clean one-line error into an abort; everything is flushed and stopped by now, so leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -69,7 +69,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         fields = field_errors(exc, skip=1)
         names = ", ".join(f["field"] for f in fields)
+        # A mistyped query parameter (page_size=abc) is a bad request, like a bad filter value.
+        if all(tuple(err.get("loc", ()))[:1] == ("query",) for err in exc.errors()):
+            return JSONResponse(error_body("invalid_query", f"invalid {names}", fields), 400)
         return JSONResponse(error_body("invalid_request", f"invalid {names}", fields), 422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Still JSON for the client; the traceback goes to the log (Starlette re-raises it to uvicorn).
+        return JSONResponse(error_body("internal_error", "internal error; see the service log"), 500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -18,6 +18,14 @@ from xorb_orchestrator.services.intake import submit_alert
 
 router = APIRouter()
 RETRY_AFTER_SECONDS = "5"
+_JSON_KINDS = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 @router.post(
@@ -31,11 +39,13 @@ RETRY_AFTER_SECONDS = "5"
 async def post_alert(request: Request, svc: Services = Depends(services)) -> JSONResponse:
     payload: Any = await read_json(request, svc.settings.alert_max_bytes)
     if not isinstance(payload, dict):
+        metrics.ALERTS_REJECTED.labels("invalid").inc()
+        got = _JSON_KINDS.get(type(payload), "a JSON value")
         raise ApiError(
             422,
             "invalid_alert",
-            "an alert must be a JSON object",
-            fields=[{"field": "body", "message": "expected a JSON object"}],
+            f"an alert must be a JSON object, got {got}",
+            fields=[{"field": "body", "message": f"expected a JSON object, got {got}"}],
         )
     try:
         alert = GenericAlert.model_validate(payload).to_alert()

@@ -38,9 +38,9 @@ async def get_incidents(
             page_token=page_token,
         )
     except BadRequest as exc:
-        field = str(exc).split(":", 1)[0]
+        field, _, problem = str(exc).partition(": ")
         raise ApiError(
-            400, "invalid_query", str(exc), fields=[{"field": field, "message": str(exc)}]
+            400, "invalid_query", str(exc), fields=[{"field": field, "message": problem or str(exc)}]
         ) from None
     except TemporalUnavailable as exc:
         raise _unavailable(exc) from None

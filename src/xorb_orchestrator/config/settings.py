@@ -149,7 +149,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         if expected:
             msg = f"expected {expected}"
         got = err.get("input")
-        shown = f", got {got!r}" if isinstance(got, str | int | float) and name else ""
+        # Our own validators already quote the value ("..., got 'ftp://x'"); say it once.
+        shown = f", got {got!r}" if isinstance(got, str | int | float) and name and "got " not in msg else ""
         parts.append(f"{name}: {msg}{shown}" if name else msg)
     return "invalid configuration: " + "; ".join(parts)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -16,6 +18,19 @@ from pathlib import Path
 
 from xorb_orchestrator.infrastructure.ports import free_port, port_in_use
 from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
+
+ENDPOINTS_FILE = "endpoints.json"
+_PR_SET_PDEATHSIG = 1
+# Resolved here, not in the forked child (only async-signal-safe work belongs between fork and exec).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _detach_child() -> None:
+    """In each child before exec. Own process group: Ctrl-C reaches only us, and we stop the worker
+    before Temporal (which must outlive it to record the in-flight step). Linux: die with us."""
+    os.setsid()
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class DevStackError(Exception):
@@ -77,6 +92,8 @@ class DevStack:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Left over from a run that was killed: its addresses are dead, and readers wait for this file.
+        (self.data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
         temporal = find_binary("temporal")
         if temporal is None:
             raise DevStackError(
@@ -115,7 +132,9 @@ class DevStack:
     def _spawn(self, cmd: list[str], log_name: str) -> None:
         log = open(self.data_dir / log_name, "ab")  # noqa: SIM115 - the child owns it for its life
         self.processes.append(
-            subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_detach_child
+            )
         )
         log.close()
 
@@ -133,6 +152,7 @@ class DevStack:
         raise DevStackError(f"{what} did not start on port {port}: {' | '.join(tail) or 'no output'}")
 
     def stop(self) -> None:
+        (self.data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 proc.terminate()
@@ -163,7 +183,7 @@ def load_or_create_api_key(data_dir: Path, given: str | None) -> str:
 
 
 def write_endpoints(data_dir: Path, endpoints: dict[str, str]) -> Path:
-    path = data_dir / "endpoints.json"
+    path = data_dir / ENDPOINTS_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(endpoints, indent=2) + "\n")
     tmp.replace(path)  # readers never see a half-written file

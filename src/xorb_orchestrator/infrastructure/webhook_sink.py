@@ -41,10 +41,13 @@ class WebhookSink:
                         sink.received.append(item)
                     if echo:
                         echo(item)
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}' if status < 300 else b'{"ok": false}')
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"ok": true}' if status < 300 else b'{"ok": false}')
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up (a killed worker, a timeout): nothing to answer
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the sink's output is the notifications, not access logs

@@ -42,5 +42,5 @@ def build_worker(client: Client, settings: Settings, cache: IncidentCache, http:
         ],
         max_concurrent_activities=100,
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=timedelta(seconds=5),
     )

@@ -13,11 +13,13 @@ def ip_facts(value: str) -> dict[str, str | bool | int]:
     ip = ipaddress.ip_address(value)
     if ip.is_loopback:
         scope = "loopback"
+    elif ip.is_link_local:
+        scope = "link-local"
     elif ip.is_private:
         scope = "private"
     elif ip.is_multicast:
         scope = "multicast"
-    elif ip.is_reserved or ip.is_unspecified or ip.is_link_local:
+    elif ip.is_reserved or ip.is_unspecified:
         scope = "reserved"
     else:
         scope = "global"

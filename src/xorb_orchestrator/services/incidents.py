@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.incident_client import (
@@ -17,6 +18,7 @@ from xorb_orchestrator.infrastructure.incident_client import (
     list_incident_ids,
     query_incident,
 )
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.severity import Severity
 
@@ -70,7 +72,7 @@ def _decode_token(token: str | None) -> bytes | None:
     if not token:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4))
+        return base64.b64decode(token.encode() + b"=" * (-len(token) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest("page_token: not a token this API issued") from None
 
@@ -87,9 +89,14 @@ async def list_incidents(
     """Newest first, filtered by status and severity, one page at a time."""
     if not 1 <= page_size <= 500:
         raise BadRequest(f"page_size: expected 1-500, got {page_size}")
-    ids, next_token = await list_incident_ids(
-        client, visibility_query(status, severity), page_size, _decode_token(page_token)
-    )
+    try:
+        ids, next_token = await list_incident_ids(
+            client, visibility_query(status, severity), page_size, _decode_token(page_token)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT and page_token:
+            raise BadRequest("page_token: not a token this API issued") from None
+        raise
     cached = await cache.get_many(ids)
 
     async def view_of(incident_id: str) -> IncidentView | None:
@@ -98,8 +105,9 @@ async def list_incidents(
             return hit
         try:
             return await query_incident(client, incident_id)
-        except IncidentNotFound:
-            return None
+        except (IncidentNotFound, TemporalUnavailable, RPCError):
+            # One unreadable incident (say, no worker to answer its query) must not sink the page.
+            return hit
 
     views = [v for v in await asyncio.gather(*(view_of(i) for i in ids)) if v is not None]
     views.sort(key=lambda v: v.created_at, reverse=True)

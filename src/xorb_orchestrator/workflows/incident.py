@@ -7,6 +7,7 @@ Workflow id `incident-<correlation key>`: a re-delivered alert can never open a 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Literal
 
@@ -121,8 +122,11 @@ class IncidentWorkflow:
             self._set_status(IncidentStatus.RUNNING)
             await self._publish()
             failed = await self._run_steps(view, plan)
-        finally:
+        except (Exception, asyncio.CancelledError):
+            # Not `finally`: that would also run when the worker evicts the workflow from its cache.
             await self._release_slot(view.incident_id)
+            raise
+        await self._release_slot(view.incident_id)
         self._set_status(IncidentStatus.FAILED if failed else IncidentStatus.COMPLETED)
         workflow.logger.info("incident response %s", view.status.value)
         await self._publish("failed" if failed else "completed")

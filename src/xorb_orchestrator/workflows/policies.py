@@ -22,8 +22,8 @@ BOOKKEEPING_RETRY = RetryPolicy(
 # Cache publication is best effort: Temporal holds the truth, so give up quickly.
 PUBLISH_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
-    maximum_interval=timedelta(seconds=2),
-    maximum_attempts=3,
+    maximum_interval=timedelta(seconds=1),
+    maximum_attempts=2,
     non_retryable_error_types=NON_RETRYABLE,
 )
 PUBLISH_TIMEOUT = timedelta(seconds=10)
