@@ -19,8 +19,9 @@ import pytest_asyncio
 from temporalio.client import Client
 
 from tests.support.stack import RunningService, make_settings, service
+from xorb_orchestrator.config import Settings
 from xorb_orchestrator.models.generic_alert import GenericAlert
-from xorb_orchestrator.services.correlation import incident_id_for
+from xorb_orchestrator.services.correlation import incident_id_for, key_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -32,6 +33,7 @@ SOURCE = "api-input-" + uuid.uuid4().hex[:8]
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def svc(temporal_address: str, redis_server: Any) -> AsyncIterator[RunningService]:
     settings = make_settings(temporal_address, redis_server.url, XORB_ALERT_MAX_BYTES=MAX_BYTES)
+    _SETTINGS[:] = [settings]
     async with service(settings) as running:
         yield running
 
@@ -50,8 +52,12 @@ def good_alert(rule: str, **changes: Any) -> dict[str, Any]:
     return alert
 
 
-def expected_incident(alert: dict[str, Any]) -> str:
-    return incident_id_for(GenericAlert.model_validate(alert).to_alert())
+def expected_incident(alert: dict[str, Any], settings: Settings | None = None) -> str:
+    """The incident id intake gives this alert (no correlation window in these tests)."""
+    return incident_id_for(key_for(GenericAlert.model_validate(alert).to_alert(), settings or _SETTINGS[0]), None)
+
+
+_SETTINGS: list[Settings] = []
 
 
 def _without(alert: dict[str, Any], key: str) -> dict[str, Any]:

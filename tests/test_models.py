@@ -217,7 +217,11 @@ def test_correlation_key_is_stable_and_groups_by_source_rule_and_primary_observa
     key = correlation_key(_alert())
     assert key == correlation_key(_alert())
     assert len(key) == 24 and all(c in "0123456789abcdef" for c in key)
-    assert incident_id_for(_alert()) == "incident-" + key
+    assert incident_id_for(key, None) == "incident-" + key
+    window = datetime(2026, 1, 2, 3, 40, tzinfo=UTC)
+    assert incident_id_for(key, window) == f"incident-{key}-20260102T034000"
+    # Another deployment (task queue) sharing the namespace never shares incidents.
+    assert correlation_key(_alert(), scope="queue-a") != correlation_key(_alert(), scope="queue-b")
     # Same incident: another wording, another severity, another event id, extra non-primary observables.
     assert correlation_key(_alert(title="other", severity="low", event_id="e9")) == key
     with_dest = _alert(

@@ -78,14 +78,14 @@ class Lingering:
     def client(self) -> Client:
         return self.env.client
 
-    async def deliver(self, alert: Alert) -> str:
+    async def deliver(self, alert: Alert, incident_id: str | None = None) -> str:
         """Hand the alert straight to its incident, as intake does (bypassing intake's Redis dedup)."""
         key = correlation_key(alert)
         envelope = AlertEnvelope(alert=alert, fingerprint=fingerprint(alert), received_at=datetime.now(UTC))
         incident = IncidentInput(
-            incident_id="incident-" + key,
+            incident_id=incident_id or "incident-" + key,
             correlation_key=key,
-            linger_seconds=self.settings.incident_linger_seconds,
+            linger_seconds=self.settings.correlation_window_seconds,
         )
         await deliver_alert(self.client, self.settings.temporal_task_queue, incident, envelope)
         return incident.incident_id
@@ -200,7 +200,7 @@ async def test_redelivery_during_linger_counts_as_duplicate(lingering: Lingering
 
     # The same event again (a detector's at-least-once delivery) reaching the workflow itself, as
     # when Redis was flushed: it counts as a duplicate, not as a new alert.
-    assert await lingering.deliver(alert) == incident_id
+    assert await lingering.deliver(alert, incident_id) == incident_id
     view = await lingering.wait_for(incident_id, lambda v: v.duplicate_count == 1)
     assert view.alert_count == 1
 

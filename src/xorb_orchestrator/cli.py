@@ -79,15 +79,13 @@ def api() -> None:
 
 @app.command()
 def dev(
-    data_dir: Annotated[
-        Path, typer.Option(help="Where Temporal's SQLite database, logs and the API key live.")
-    ] = Path(".xorb-dev"),
+    data_dir: Annotated[Path, typer.Option(help="Where Temporal's SQLite database, logs and the API key live.")] = Path(
+        ".xorb-dev"
+    ),
     api_port: Annotated[int, typer.Option(help="API port (0 = any free port).")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port (0 = any free port).")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port (0 = any free port).")] = 8233,
-    redis_port: Annotated[
-        int, typer.Option(help="Redis port (0 = any free port); unused when REDIS_URL is set.")
-    ] = 0,
+    redis_port: Annotated[int, typer.Option(help="Redis port (0 = any free port); unused when REDIS_URL is set.")] = 0,
     api_key: Annotated[
         str | None,
         typer.Option(help="API key to accept; by default one is generated and kept in the data directory."),

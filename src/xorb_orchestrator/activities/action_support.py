@@ -17,9 +17,7 @@ from xorb_orchestrator.models.workflow_io import ActionInput
 
 def action_error(message: str, *, error_type: str, retryable: bool) -> ApplicationError:
     """An error that carries the attempt number, so the incident shows how many attempts were made."""
-    return ApplicationError(
-        message, {"attempt": activity.info().attempt}, type=error_type, non_retryable=not retryable
-    )
+    return ApplicationError(message, {"attempt": activity.info().attempt}, type=error_type, non_retryable=not retryable)
 
 
 @asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from xorb_orchestrator import __version__
-from xorb_orchestrator.api import routes_alerts, routes_health, routes_incidents
+from xorb_orchestrator.api import routes_alerts, routes_health, routes_incidents, routes_sources
 from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
@@ -22,6 +22,7 @@ def create_app(svc: Services, api_keys: list[str]) -> FastAPI:
     install_error_handlers(app)
     secured = [Depends(require_api_key)]
     app.include_router(routes_alerts.router, prefix="/v1", dependencies=secured, tags=["alerts"])
+    app.include_router(routes_sources.router, prefix="/v1", dependencies=secured, tags=["alerts"])
     app.include_router(routes_incidents.router, prefix="/v1", dependencies=secured, tags=["incidents"])
     app.include_router(routes_health.router, tags=["operations"])
     return app

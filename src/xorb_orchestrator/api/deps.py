@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.services.intake import AlertIntake
 
 
 @dataclass
@@ -16,6 +17,7 @@ class Services:
     settings: Settings
     client: Client
     cache: IncidentCache
+    intake: AlertIntake
     sdk_metrics_url: str | None = None
 
 

@@ -55,9 +55,7 @@ def field_errors(exc: ValidationError | RequestValidationError, *, skip: int = 0
     unique: dict[str, dict[str, str]] = {}
     for item in out:
         unique.setdefault(item["field"], item)
-    return [
-        item for name, item in unique.items() if not any(other.startswith(name + ".") for other in unique)
-    ]
+    return [item for name, item in unique.items() if not any(other.startswith(name + ".") for other in unique)]
 
 
 def install_error_handlers(app: FastAPI) -> None:

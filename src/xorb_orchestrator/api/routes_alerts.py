@@ -12,9 +12,8 @@ from xorb_orchestrator.api.body import read_json
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError, field_errors
 from xorb_orchestrator.infrastructure import metrics
-from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.generic_alert import GenericAlert
-from xorb_orchestrator.services.intake import submit_alert
+from xorb_orchestrator.services.intake import Overloaded
 
 router = APIRouter()
 RETRY_AFTER_SECONDS = "5"
@@ -32,9 +31,7 @@ _JSON_KINDS = {
     "/alerts",
     status_code=202,
     summary="Send one alert in the generic JSON format",
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"schema": GenericAlert.model_json_schema()}}}
-    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": GenericAlert.model_json_schema()}}}},
 )
 async def post_alert(request: Request, svc: Services = Depends(services)) -> JSONResponse:
     payload: Any = await read_json(request, svc.settings.alert_max_bytes)
@@ -51,24 +48,19 @@ async def post_alert(request: Request, svc: Services = Depends(services)) -> JSO
         alert = GenericAlert.model_validate(payload).to_alert()
     except (ValidationError, ValueError) as exc:
         metrics.ALERTS_REJECTED.labels("invalid").inc()
-        fields = (
-            field_errors(exc)
-            if isinstance(exc, ValidationError)
-            else [{"field": "body", "message": str(exc)}]
-        )
+        fields = field_errors(exc) if isinstance(exc, ValidationError) else [{"field": "body", "message": str(exc)}]
         names = ", ".join(f["field"] for f in fields)
         raise ApiError(422, "invalid_alert", f"alert rejected: invalid {names}", fields=fields) from None
     try:
-        accepted = await submit_alert(svc.client, svc.cache, svc.settings, alert)
-    except TemporalUnavailable as exc:
-        metrics.ALERTS_REJECTED.labels("unavailable").inc()
+        (outcome,) = await svc.intake.submit([alert])
+    except Overloaded as exc:
+        raise ApiError(429, "overloaded", str(exc), headers={"Retry-After": "1"}) from None
+    if outcome.status != "accepted":
         # Not accepted means not kept: the sender must retry, and we say when.
         raise ApiError(
             503,
             "unavailable",
-            f"{exc}; the alert was not accepted, retry later",
+            f"{outcome.error}; the alert was not accepted, retry later",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
-        ) from None
-    return JSONResponse(
-        {"incident_id": accepted.incident_id, "duplicate": accepted.duplicate}, status_code=202
-    )
+        )
+    return JSONResponse({"incident_id": outcome.incident_id, "duplicate": outcome.duplicate}, status_code=202)

@@ -18,9 +18,7 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Every knob of the service. Field aliases are the exact environment variable names."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
 
     # The original design's three, under exactly these names.
     temporal_host: str = Field("localhost:7233", alias="TEMPORAL_HOST")
@@ -51,8 +49,17 @@ class Settings(BaseSettings):
     notify_webhook_urls: str = Field(
         "", validation_alias=AliasChoices("XORB_NOTIFY_WEBHOOK_URLS", "XORB_NOTIFY_WEBHOOK_URL")
     )
-    # After its response, an incident stays open this long so that related alerts join it.
-    incident_linger_seconds: float = Field(600.0, ge=0, alias="XORB_INCIDENT_LINGER_SECONDS")
+    # Correlation window: alerts with the same key less than this apart join one incident, which
+    # stays open (after its response) until the window has passed without a new alert. 0 = none.
+    correlation_window_seconds: float = Field(
+        600.0,
+        ge=0,
+        le=30 * 24 * 3600,
+        validation_alias=AliasChoices("XORB_CORRELATION_WINDOW_SECONDS", "XORB_INCIDENT_LINGER_SECONDS"),
+    )
+    # Per source, the alert fields whose values form the correlation key, e.g.
+    # "suricata=rule,src_ip;wazuh=rule,hostname". Sources not named use DEFAULT_CORRELATION_FIELDS.
+    correlation_keys: str = Field("", alias="XORB_CORRELATION_KEYS")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -87,6 +94,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected comma-separated http(s) URLs, got {url!r}")
         return value
 
+    @field_validator("correlation_window_seconds")
+    @classmethod
+    def _window(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError("expected 0 (no window) or at least 1 second")
+        return value
+
+    @field_validator("correlation_keys")
+    @classmethod
+    def _correlation_keys(cls, value: str) -> str:
+        parse_correlation_keys(value)
+        return value
+
+    @property
+    def correlation_fields(self) -> dict[str, tuple[str, ...]]:
+        return parse_correlation_keys(self.correlation_keys)
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
@@ -114,6 +138,30 @@ class Settings(BaseSettings):
                 if line and not line.startswith("#"):
                     keys.append(line)
         return keys
+
+
+DEFAULT_CORRELATION_FIELDS = ("rule", "primary")
+CORRELATION_FIELDS = (
+    "source", "rule", "title", "product", "primary",
+    "src_ip", "dest_ip", "ip", "hostname", "user", "domain", "url", "file_hash", "process",
+)  # fmt: skip
+
+
+def parse_correlation_keys(value: str) -> dict[str, tuple[str, ...]]:
+    """'suricata=rule,src_ip;wazuh=rule,hostname' -> {'suricata': ('rule', 'src_ip'), ...}."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in value.split(";"):
+        if not part.strip():
+            continue
+        source, sep, fields = part.partition("=")
+        names = tuple(f.strip() for f in fields.split(",") if f.strip())
+        if not sep or not source.strip() or not names:
+            raise ValueError(f"expected source=field,field;... got {part.strip()!r}")
+        unknown = [n for n in names if n not in CORRELATION_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; expected some of {', '.join(CORRELATION_FIELDS)}")
+        out[source.strip()] = names
+    return out
 
 
 def _split(value: str) -> list[str]:

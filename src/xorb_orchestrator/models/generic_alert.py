@@ -113,9 +113,7 @@ def _iter_observables(
                 kind, role = ObservableType(key), None
             except ValueError:
                 known = ", ".join(sorted(OBSERVABLE_KEYS))
-                raise ValueError(
-                    f"observables.{key}: unknown observable type; expected one of {known}"
-                ) from None
+                raise ValueError(f"observables.{key}: unknown observable type; expected one of {known}") from None
         for item in raw_value if isinstance(raw_value, list) else [raw_value]:
             out.append((key, kind, explicit_role or role, item))
     return out

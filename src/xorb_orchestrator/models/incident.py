@@ -66,5 +66,7 @@ class IncidentView(BaseModel):
     enrichment: Enrichment | None = None
     plan: Plan | None = None
     steps: list[StepRun] = Field(default_factory=list)
+    # The first few alerts as the detector sent them, for the analyst; bounded so storms stay small.
+    samples: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
     revision: int = 0

@@ -27,9 +27,7 @@ class Severity(IntEnum):
             return value
         if isinstance(value, bool):
             raise ValueError("expected a severity label or OCSF number 0-6, got a boolean")
-        if isinstance(value, int) or (
-            isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
-        ):
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()):
             number = int(value)
             if number in cls._value2member_map_:
                 return cls(number)

@@ -17,7 +17,10 @@ from xorb_orchestrator.models.plan import PlannedStep
 class IncidentInput(BaseModel):
     incident_id: str
     correlation_key: str
+    # The correlation window: after its response the incident stays open until no alert came for
+    # this long, and not before `close_not_before` (the end of the window its id was made for).
     linger_seconds: float = 600.0
+    close_not_before: datetime | None = None
     # Set when the workflow continues as new: the state it carries over.
     carried: IncidentView | None = None
     seen_fingerprints: list[str] = Field(default_factory=list)

@@ -22,7 +22,7 @@ from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.severity import Severity
 
-INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}$")
+INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}(-\d{8}T\d{6})?$")
 # A cached view of an unfinished incident older than this is re-read from Temporal, in case an
 # update was missed while Redis was away.
 STALE_AFTER = timedelta(seconds=30)

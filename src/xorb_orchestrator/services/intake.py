@@ -1,10 +1,12 @@
-"""Taking an alert in: fingerprint it, find its incident, hand it durably to Temporal."""
+"""Taking alerts in: fingerprint, correlate, and hand them durably to Temporal, batched per incident."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from redis.exceptions import RedisError
 from temporalio.client import Client
@@ -12,12 +14,38 @@ from temporalio.client import Client
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
-from xorb_orchestrator.infrastructure.incident_client import deliver_alert
+from xorb_orchestrator.infrastructure.incident_client import IncidentClosed, deliver_alerts
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
 from xorb_orchestrator.models.workflow_io import IncidentInput
-from xorb_orchestrator.services.correlation import correlation_key, fingerprint
+from xorb_orchestrator.services.correlation import (
+    fingerprint,
+    incident_id_for,
+    key_for,
+    next_window,
+    window_start,
+)
+from xorb_orchestrator.services.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
+
+# Alerts this process may hold waiting for Temporal before it answers 429: memory stays bounded
+# and a slow Temporal pushes back on senders instead of queueing without end.
+MAX_IN_FLIGHT = 20_000
+# How many windows ahead to look when the incidents of earlier windows have closed.
+MAX_WINDOW_HOPS = 3
+
+
+class Overloaded(Exception):
+    """Too many alerts are waiting for Temporal; the sender should retry shortly."""
+
+
+@dataclass
+class Outcome:
+    status: Literal["accepted", "unavailable"]
+    incident_id: str | None = None
+    duplicate: bool = False
+    error: str | None = None
 
 
 @dataclass
@@ -26,38 +54,113 @@ class Accepted:
     duplicate: bool
 
 
-async def submit_alert(client: Client, cache: IncidentCache, settings: Settings, alert: Alert) -> Accepted:
-    """Deliver one alert to its incident. Returns only after Temporal holds it.
+class AlertIntake:
+    """One per process: the group commit of concurrent alerts lives here."""
 
-    An alert whose fingerprint we already delivered (per the Redis record kept after each delivery)
-    is answered with its incident and not delivered again: that covers re-deliveries after the
-    incident closed. Within an open incident the workflow itself drops re-deliveries, so this
-    stays correct when Redis is flushed or down.
-    """
-    alert_print = fingerprint(alert)
-    try:
-        known = await cache.seen_alert(alert_print)
-    except RedisError:
-        known = None
-    if known:
-        return Accepted(incident_id=known, duplicate=True)
-    key = correlation_key(alert)
-    incident_id = "incident-" + key
-    envelope = AlertEnvelope(alert=alert, fingerprint=alert_print, received_at=datetime.now(UTC))
-    await deliver_alert(
-        client,
-        settings.temporal_task_queue,
-        IncidentInput(
-            incident_id=incident_id, correlation_key=key, linger_seconds=settings.incident_linger_seconds
-        ),
-        envelope,
-    )
-    metrics.ALERTS_RECEIVED.labels(alert.source).inc()
-    try:
-        await cache.remember_alert(alert_print, incident_id)
-    except RedisError as exc:
-        log.warning(
-            "could not record alert fingerprint in Redis: %s", exc, extra={"incident_id": incident_id}
+    def __init__(self, client: Client, cache: IncidentCache, settings: Settings) -> None:
+        self._client = client
+        self._cache = cache
+        self._settings = settings
+        self._commit: GroupCommit[tuple[IncidentInput, AlertEnvelope]] = GroupCommit(self._send)
+        self._in_flight = 0
+
+    async def _send(self, incident_id: str, items: list[tuple[IncidentInput, AlertEnvelope]]) -> None:
+        await deliver_alerts(
+            self._client, self._settings.temporal_task_queue, items[0][0], [envelope for _, envelope in items]
         )
-    log.info("alert accepted: %s", alert.title, extra={"incident_id": incident_id})
-    return Accepted(incident_id=incident_id, duplicate=False)
+
+    async def submit(self, alerts: list[Alert]) -> list[Outcome]:
+        """Deliver alerts; each outcome says where its alert went, or that Temporal could not take it.
+
+        Returns only when every accepted alert is durably recorded by Temporal. Re-deliveries known
+        to Redis are answered with their incident and not sent again; within an open incident the
+        workflow itself drops re-deliveries, so this stays right when Redis is flushed or down.
+        """
+        if self._in_flight + len(alerts) > MAX_IN_FLIGHT:
+            raise Overloaded(f"{self._in_flight} alerts are waiting for Temporal; retry shortly")
+        self._in_flight += len(alerts)
+        try:
+            return await self._submit(alerts)
+        finally:
+            self._in_flight -= len(alerts)
+
+    async def _submit(self, alerts: list[Alert]) -> list[Outcome]:
+        now = datetime.now(UTC)
+        prints = [fingerprint(alert) for alert in alerts]
+        keys = [key_for(alert, self._settings) for alert in alerts]
+        try:
+            known = await self._cache.seen_alerts(prints)
+            open_incidents = await self._cache.open_incidents(keys)
+        except RedisError:
+            known, open_incidents = {}, {}
+
+        async def one(alert: Alert, alert_print: str, key: str) -> Outcome:
+            if alert_print in known:
+                return Outcome("accepted", known[alert_print], duplicate=True)
+            envelope = AlertEnvelope(alert=alert, fingerprint=alert_print, received_at=now)
+            try:
+                incident_id = await self._deliver(key, envelope, open_incidents.get(key))
+            except TemporalUnavailable as exc:
+                metrics.ALERTS_REJECTED.labels("unavailable").inc()
+                return Outcome("unavailable", error=str(exc))
+            metrics.ALERTS_RECEIVED.labels(alert.source).inc()
+            log.debug("alert accepted: %s", alert.title, extra={"incident_id": incident_id})
+            return Outcome("accepted", incident_id)
+
+        outcomes = list(await asyncio.gather(*(one(a, p, k) for a, p, k in zip(alerts, prints, keys, strict=True))))
+        fresh = [(p, k, o.incident_id) for p, k, o in zip(prints, keys, outcomes, strict=True) if not o.duplicate]
+        delivered = {p: incident for p, _, incident in fresh if incident}
+        by_key = {k: incident for _, k, incident in fresh if incident}
+        try:
+            await self._cache.remember(delivered, by_key, self._settings.correlation_window_seconds)
+        except RedisError as exc:
+            log.warning("could not record delivered alerts in Redis: %s", exc)
+        return outcomes
+
+
+    async def _deliver(self, key: str, envelope: AlertEnvelope, cached_incident: str | None) -> str:
+        """Send to the key's open incident, else to its current window's, else to a later window's."""
+        window_seconds = self._settings.correlation_window_seconds
+        if not window_seconds:
+            incident = IncidentInput(incident_id=incident_id_for(key, None), correlation_key=key, linger_seconds=0)
+            await self._commit.submit(incident.incident_id, (incident, envelope))
+            return incident.incident_id
+        if cached_incident:
+            # Close-not-before is moot here: the incident exists, or it closed and we move on.
+            cached = IncidentInput(
+                incident_id=cached_incident,
+                correlation_key=key,
+                linger_seconds=window_seconds,
+                close_not_before=envelope.received_at,
+            )
+            try:
+                await self._commit.submit(cached_incident, (cached, envelope))
+                return cached_incident
+            except IncidentClosed:
+                pass
+        # Stay open until the window ends (plus a little for clocks that disagree), so an alert whose
+        # window id names this incident always finds it open.
+        grace = timedelta(seconds=min(30.0, window_seconds))
+        window = window_start(envelope.received_at, window_seconds)
+        for _ in range(MAX_WINDOW_HOPS):
+            window_end = next_window(window, window_seconds)
+            incident = IncidentInput(
+                incident_id=incident_id_for(key, window),
+                correlation_key=key,
+                linger_seconds=window_seconds,
+                close_not_before=window_end + grace,
+            )
+            try:
+                await self._commit.submit(incident.incident_id, (incident, envelope))
+                return incident.incident_id
+            except IncidentClosed:
+                window = window_end
+        raise TemporalUnavailable(f"the incidents of {MAX_WINDOW_HOPS} windows for key {key} have all closed")
+
+
+async def submit_alert(client: Client, cache: IncidentCache, settings: Settings, alert: Alert) -> Accepted:
+    """One alert, without group commit (tests and tools); raises TemporalUnavailable."""
+    (outcome,) = await AlertIntake(client, cache, settings).submit([alert])
+    if outcome.status != "accepted" or outcome.incident_id is None:
+        raise TemporalUnavailable(outcome.error or "Temporal could not take the alert")
+    return Accepted(outcome.incident_id, outcome.duplicate)

@@ -20,8 +20,7 @@ def plan_response(request: PlanInput, webhook_urls: list[str]) -> Plan:
     severity = Severity(request.severity_id)
     external = len(request.enrichment.external)
     rationale = (
-        f"{severity.label} incident with {len(request.observables)} observable(s), "
-        f"{external} external; notify the SOC"
+        f"{severity.label} incident with {len(request.observables)} observable(s), {external} external; notify the SOC"
     )
     targets: list[tuple[int | None, str]] = [
         (index, urlsplit(url).hostname or "webhook") for index, url in enumerate(webhook_urls)

@@ -51,6 +51,7 @@ class IncidentWorkflow:
         self._early: list[AlertEnvelope] = list(request.pending_alerts)
         self._slot_granted = False
         self._dirty = False
+        self._last_alert_at = workflow.now()
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -61,6 +62,12 @@ class IncidentWorkflow:
             self._early.append(envelope)
             return
         self._record(envelope)
+
+    @workflow.signal
+    def add_alerts(self, envelopes: list[AlertEnvelope]) -> None:
+        """A batch of alerts for this incident (what the API's group commit sends)."""
+        for envelope in envelopes:
+            self.add_alert(envelope)
 
     @workflow.signal
     def slot_granted(self) -> None:
@@ -168,9 +175,7 @@ class IncidentWorkflow:
     # --- response slots (MAX_PARALLEL_WORKFLOWS) ------------------------------------------------
 
     async def _acquire_slot(self, view: IncidentView) -> None:
-        slot = SlotRequest(
-            incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now()
-        )
+        slot = SlotRequest(incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now())
         while True:
             await workflow.execute_activity(
                 "slots.request",
@@ -184,9 +189,9 @@ class IncidentWorkflow:
 
     async def _release_slot(self, incident_id: str) -> None:
         try:
-            await workflow.get_external_workflow_handle(
-                slot_coordinator_id(workflow.info().task_queue)
-            ).signal("release", incident_id)
+            await workflow.get_external_workflow_handle(slot_coordinator_id(workflow.info().task_queue)).signal(
+                "release", incident_id
+            )
         except FailureError as err:
             # The coordinator audits its holders, so a lost release only delays the next grant.
             workflow.logger.warning("could not release response slot: %s", err)
@@ -194,32 +199,44 @@ class IncidentWorkflow:
     # --- after the response ---------------------------------------------------------------------
 
     async def _linger(self, request: IncidentInput) -> None:
-        """Stay open for related alerts until none has come for `linger_seconds`."""
+        """Stay open for related alerts until none has come for `linger_seconds` (the correlation
+        window), and never before `close_not_before`: an alert whose window id is this incident's
+        must always find it open."""
         quiet = timedelta(seconds=request.linger_seconds)
         while True:
-            if quiet <= timedelta(0):
-                if self._dirty:
-                    await self._publish()
-                return
+            if self._history_is_long():
+                await self._continue_as_new(request)
             if self._dirty:
                 await self._publish()
-                await workflow.sleep(PUBLISH_INTERVAL)
+                if quiet > timedelta(0):
+                    await workflow.sleep(PUBLISH_INTERVAL)
                 continue
-            if not await wait_until(lambda: self._dirty, quiet):
+            close_at = self._last_alert_at + quiet
+            if request.close_not_before is not None:
+                close_at = max(close_at, request.close_not_before)
+            remaining = close_at - workflow.now()
+            if remaining <= timedelta(0):
                 return
-            info = workflow.info()
-            if info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT:
-                await self._publish()
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    IncidentInput(
-                        incident_id=request.incident_id,
-                        correlation_key=request.correlation_key,
-                        linger_seconds=request.linger_seconds,
-                        carried=self._view,
-                        seen_fingerprints=list(self._seen),
-                    )
-                )
+            await wait_until(lambda: self._dirty, remaining)
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+
+    async def _continue_as_new(self, request: IncidentInput) -> None:
+        """A storm must not grow one history without bound: carry the incident into a fresh run."""
+        await self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            IncidentInput(
+                incident_id=request.incident_id,
+                correlation_key=request.correlation_key,
+                linger_seconds=request.linger_seconds,
+                close_not_before=request.close_not_before,
+                carried=self._view,
+                seen_fingerprints=list(self._seen),
+            )
+        )
 
     # --- helpers ----------------------------------------------------------------------------------
 
@@ -230,6 +247,7 @@ class IncidentWorkflow:
         else:
             add_alert(self._view, envelope, workflow.now())
             remember(self._seen, envelope.fingerprint)
+            self._last_alert_at = workflow.now()
         self._dirty = True
 
     def _set_status(self, status: IncidentStatus) -> None:

@@ -10,6 +10,7 @@ from xorb_orchestrator.models.severity import Severity
 
 MAX_OBSERVABLES = 500
 MAX_FINGERPRINTS = 5_000
+MAX_SAMPLES = 5
 
 
 def open_incident(incident_id: str, key: str, first: AlertEnvelope, now: datetime) -> IncidentView:
@@ -31,6 +32,7 @@ def open_incident(incident_id: str, key: str, first: AlertEnvelope, now: datetim
         updated_at=now,
         observables=list(alert.observables[:MAX_OBSERVABLES]),
         techniques=list(alert.techniques),
+        samples=[alert.raw] if alert.raw else [],
     )
 
 
@@ -52,6 +54,8 @@ def add_alert(view: IncidentView, envelope: AlertEnvelope, now: datetime) -> Non
             known.add((obs.type, obs.value, obs.role))
             view.observables.append(obs)
     view.techniques.extend(t for t in alert.techniques if t not in view.techniques)
+    if alert.raw and len(view.samples) < MAX_SAMPLES:
+        view.samples.append(alert.raw)
     view.updated_at = now
 
 

@@ -227,9 +227,7 @@ class ObservableSet:
             positions.append(len(self._items))
             self._items.append(obs)
 
-    def add_field(
-        self, obj: Any, dotted: str, kind: ObservableType, role: str | None = None, base: str = "$"
-    ) -> None:
+    def add_field(self, obj: Any, dotted: str, kind: ObservableType, role: str | None = None, base: str = "$") -> None:
         self.add(kind, value(obj, dotted, base=base), role)
 
     def to_list(self) -> list[Observable]:

@@ -80,9 +80,7 @@ def _severity(doc: dict[str, Any], base: str) -> Severity:
         return Severity.parse(name)
     score = first(doc, "kibana.alert.risk_score", "signal.rule.risk_score", base=base)
     if score is None:
-        raise AlertFormatError(
-            missing_path(base, "kibana.alert.severity"), "is required (or kibana.alert.risk_score)"
-        )
+        raise AlertFormatError(missing_path(base, "kibana.alert.severity"), "is required (or kibana.alert.risk_score)")
     number = score.value
     if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 100:
         raise AlertFormatError(score.path, f"expected a risk score 0-100, got {number!r}")
