@@ -7,7 +7,6 @@ Where it is absent these tests skip, saying so.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -142,7 +141,6 @@ def test_suricata_alerts_on_the_capture_and_the_adapter_reads_them(eve_events: l
 
 
 # --- Through the service ----------------------------------------------------------------------
-# Depends on work in progress: `xorb alerts follow` (cli_alerts.py) and POST /v1/alerts/{source}.
 
 
 async def _our_incidents(svc: RunningService, follower: XorbProcess, timeout: float = 45) -> dict[str, Any]:
@@ -170,8 +168,6 @@ async def _our_incidents(svc: RunningService, follower: XorbProcess, timeout: fl
 async def test_suricata_eve_followed_into_incidents(temporal_address: str, redis_server, tmp_path: Path) -> None:
     _suricata()
     # TEMPORARY, until `xorb alerts follow` lands; delete this guard then, so the test cannot skip silently.
-    if importlib.util.find_spec("xorb_orchestrator.cli_alerts") is None:
-        pytest.skip("waiting on `xorb alerts follow` (src/xorb_orchestrator/cli_alerts.py)")
     log_dir = tmp_path / "log"
     log_dir.mkdir()
     eve = log_dir / "eve.json"

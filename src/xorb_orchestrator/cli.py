@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from xorb_orchestrator import __version__
+from xorb_orchestrator.cli_alerts import alerts_app
 from xorb_orchestrator.config import Settings, SettingsError, load_settings
 from xorb_orchestrator.infrastructure.devstack import (
     DevStack,
@@ -32,6 +33,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(alerts_app, name="alerts")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

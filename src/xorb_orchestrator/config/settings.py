@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     api_keys: str | None = Field(None, alias="XORB_API_KEYS", repr=False)
     api_key_file: Path | None = Field(None, alias="XORB_API_KEY_FILE")
     alert_max_bytes: int = Field(1_048_576, ge=1024, alias="XORB_ALERT_MAX_BYTES")
+    # Where `xorb alerts send|follow` find the API, and the key they present.
+    client_api_url: str = Field("http://127.0.0.1:8000", alias="XORB_API_URL")
+    client_api_key: str | None = Field(None, alias="XORB_API_KEY", repr=False)
     # Port for the worker-only process (`xorb worker`) to serve /metrics; 0 disables.
     metrics_port: int = Field(0, ge=0, le=65535, alias="XORB_METRICS_PORT")
 

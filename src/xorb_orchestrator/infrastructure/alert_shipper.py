@@ -1,0 +1,392 @@
+"""Posting alert lines to `POST /v1/alerts/{source}` as NDJSON, without ever dropping a batch.
+
+The API answers per line: accepted (with the incident), rejected (with the reason and JSON path),
+ignored (not an alert), or unavailable (Temporal could not take it: send it again). A batch is done
+when every line has one of the first three answers. Until then the shipper retries what is left —
+on 503/429 after the server's `Retry-After`, on connection errors and gateway errors after a capped
+exponential backoff — so a caller that commits only after `ship()` returns never loses a line.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from xorb_orchestrator import __version__
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = frozenset({"accepted", "rejected", "ignored"})
+# Answers that mean "not now": the same request may succeed later.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Answers to one body that a smaller body may not get: split the batch to find the line at fault.
+SPLIT_STATUSES = frozenset({400, 413})
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The API's answer for one line of a batch; `index` is the line's position in the batch."""
+
+    index: int
+    status: str  # accepted | rejected | ignored
+    incident_id: str | None = None
+    duplicate: bool = False
+    error: str | None = None  # rejected: why
+    path: str | None = None  # rejected: the JSON path of the bad field
+    reason: str | None = None  # ignored: why
+
+
+@dataclass
+class BatchResult:
+    """Every line's final answer, in batch order."""
+
+    results: list[ItemResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def accepted(self) -> int:
+        return self.count("accepted")
+
+    @property
+    def rejected(self) -> int:
+        return self.count("rejected")
+
+    @property
+    def ignored(self) -> int:
+        return self.count("ignored")
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for r in self.results if r.status == "accepted" and r.duplicate)
+
+    @property
+    def rejections(self) -> list[ItemResult]:
+        return [r for r in self.results if r.status == "rejected"]
+
+
+class ShipperError(Exception):
+    """The API refused the batch for a reason retrying cannot fix; the message is one line for the user."""
+
+
+class ShippingStopped(Exception):
+    """A stop was requested while a batch waited for its retry; its remaining lines were not delivered."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying. The defaults never give up: right for a follower, which must not drop."""
+
+    initial: float = 0.5  # first backoff, doubled per failure
+    maximum: float = 30.0  # cap on any single wait, Retry-After included
+    give_up_after: float | None = None  # seconds since the batch's first attempt; None = never
+    retry_unreachable: bool = True  # False: a refused connection fails at once (a wrong --api-url)
+
+    def backoff(self, failures: int) -> float:
+        """Capped exponential, with jitter so that many senders do not retry in step."""
+        ceiling = min(self.maximum, self.initial * 2 ** min(failures, 30))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def clean_line(line: bytes) -> bytes:
+    """One alert as one NDJSON line: no line end, and no CR inside (the API splits lines on CR too).
+
+    A CR can only stand between tokens of valid JSON (inside strings it is escaped), so a space
+    in its place changes nothing; a line that is not JSON is rejected either way.
+    """
+    return line.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+class AlertShipper:
+    """Sends batches of lines of one source to the API; `ship()` returns once every line has its answer."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        source: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        stop: threading.Event | None = None,
+        on_retry: Callable[[str, float], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = f"{api_url.rstrip('/')}/v1/alerts/{source}"
+        self.api_url = api_url
+        self.retry = retry or RetryPolicy()
+        self._stop = stop or threading.Event()
+        self._on_retry = on_retry or _log_retry
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Content-Type": "application/x-ndjson",
+                "User-Agent": f"xorb-alerts/{__version__}",
+            },
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> AlertShipper:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def check(self) -> None:
+        """Fail fast on a wrong key or URL: an empty request, which the API refuses after checking the key.
+
+        Raises ShipperError for 401/403 and 404; anything else (the API busy or not up yet) is left for
+        the retries of the first real batch.
+        """
+        try:
+            response = self._client.post(self.url, content=b"")
+        except httpx.UnsupportedProtocol:
+            raise ShipperError(f"--api-url: expected an http(s) URL, got {self.api_url!r}") from None
+        except httpx.TransportError as exc:
+            log.warning(
+                "cannot reach the API at %s yet (%s); alerts wait until it answers", self.api_url, _describe(exc)
+            )
+            return
+        if response.status_code in (401, 403):
+            raise ShipperError(f"{response.status_code}: check --api-key / XORB_API_KEY")
+        if response.status_code == 404:
+            raise ShipperError(f"404 from {self.url}: {_message(response)}; check --api-url / XORB_API_URL")
+
+    def ship(self, lines: Sequence[bytes]) -> BatchResult:
+        """Deliver `lines` (each one non-blank alert) and return each line's answer, in order.
+
+        Raises ShipperError when the API refuses the request in a way a retry cannot fix (a bad key,
+        no such endpoint, or giving up under `give_up_after`), and ShippingStopped when the stop event
+        is set while waiting to retry. In both cases the caller must treat the batch as not delivered
+        (re-sending it later is harmless: the API drops re-deliveries).
+        """
+        cleaned = [clean_line(line) for line in lines]
+        if any(not line.strip() for line in cleaned):
+            raise ValueError("blank lines are not alerts; leave them out of the batch")
+        results: list[ItemResult | None] = [None] * len(cleaned)
+        self._deliver(cleaned, list(range(len(cleaned))), results, time.monotonic())
+        return BatchResult([r for r in results if r is not None])
+
+    def _deliver(
+        self, lines: list[bytes], indexes: list[int], results: list[ItemResult | None], started: float
+    ) -> None:
+        pending = indexes
+        failures = 0
+        while pending:
+            body = b"".join(lines[i] + b"\n" for i in pending)
+            retry_after: float | None = None
+            try:
+                response = self._client.post(self.url, content=body)
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.UnsupportedProtocol):
+                    raise ShipperError(f"--api-url: expected an http(s) URL, got {self.api_url!r}") from None
+                problem = f"cannot reach the API at {self.api_url} ({_describe(exc)})"
+                if not self.retry.retry_unreachable and isinstance(exc, httpx.ConnectError):
+                    raise ShipperError(f"{problem}; check --api-url / XORB_API_URL") from None
+            else:
+                status = response.status_code
+                answered = _results(response, len(pending))
+                if answered is not None:
+                    left = []
+                    for item in answered:
+                        original = pending[item.index]
+                        if item.status in FINAL_STATUSES:
+                            results[original] = _reindex(item, original)
+                        else:
+                            left.append(original)
+                    if len(left) < len(pending):
+                        failures = 0  # progress: the next wait starts short again
+                    pending = left
+                    if not pending:
+                        return
+                elif status in (401, 403):
+                    raise ShipperError(f"{status}: check --api-key / XORB_API_KEY")
+                elif status in SPLIT_STATUSES:
+                    self._split(lines, pending, results, started, status, _message(response))
+                    return
+                elif status not in RETRY_STATUSES:
+                    raise ShipperError(f"{status} from {self.url}: {_message(response)}")
+                problem = f"the API answered {status} ({_message(response)}); {len(pending)} alert(s) to send again"
+                retry_after = _retry_after(response)
+            delay = min(self.retry.maximum, max(retry_after or 0.0, self.retry.backoff(failures)))
+            failures += 1
+            limit = self.retry.give_up_after
+            if limit is not None and time.monotonic() + delay - started > limit:
+                raise ShipperError(f"{problem}; gave up after {limit:.0f}s")
+            self._on_retry(problem, delay)
+            if self._stop.wait(delay):
+                raise ShippingStopped(f"stopped with {len(pending)} alert(s) not delivered")
+
+    def _split(
+        self,
+        lines: list[bytes],
+        pending: list[int],
+        results: list[ItemResult | None],
+        started: float,
+        status: int,
+        message: str,
+    ) -> None:
+        """A body too large (413) or unreadable (400): halve it until the line at fault stands alone."""
+        if len(pending) == 1:
+            # One line the API will never take as it is: answer it here, or it would block the file forever.
+            error = f"the API refused this line ({status}): {message}"
+            results[pending[0]] = ItemResult(pending[0], "rejected", error=error, path="$")
+            return
+        half = len(pending) // 2
+        self._deliver(lines, pending[:half], results, started)
+        self._deliver(lines, pending[half:], results, started)
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    """One alert of a file to send, and where it was in the file ("line 7"; empty for a JSON array's items)."""
+
+    data: bytes
+    where: str = ""
+
+
+def split_alerts(data: bytes) -> list[AlertLine]:
+    """A file's alerts: one JSON object (pretty-printed or not), a JSON array of them, or NDJSON.
+
+    Array items and a lone object are sent re-serialized on one line each; NDJSON lines as they are,
+    so a malformed one reaches the API and comes back rejected with its reason.
+    """
+    if data.lstrip()[:1] in (b"[", b"{"):
+        try:
+            document = json.loads(data)
+        except ValueError:  # not one JSON document: NDJSON (or a broken file, rejected line by line)
+            document = None
+        if isinstance(document, list):
+            return [AlertLine(_compact(item)) for item in document]
+        if isinstance(document, dict):
+            return [AlertLine(_compact(document))]
+    return [
+        AlertLine(line.rstrip(b"\r"), f"line {number}")
+        for number, line in enumerate(data.split(b"\n"), start=1)
+        if line.strip()
+    ]
+
+
+def batches(items: Sequence[AlertLine], max_lines: int = 500, max_bytes: int = 512 * 1024) -> list[list[AlertLine]]:
+    """Consecutive runs of at most `max_lines` lines and (unless one line is larger) `max_bytes` bytes."""
+    out: list[list[AlertLine]] = []
+    size = 0
+    for item in items:
+        if not out or len(out[-1]) >= max_lines or size + len(item.data) + 1 > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += len(item.data) + 1
+    return out
+
+
+def _compact(item: object) -> bytes:
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _reindex(item: ItemResult, index: int) -> ItemResult:
+    return ItemResult(index, item.status, item.incident_id, item.duplicate, item.error, item.path, item.reason)
+
+
+def _results(response: httpx.Response, expected: int) -> list[ItemResult] | None:
+    """The per-line answers of a 202/422/503/429 body, or None when the body has none."""
+    if response.status_code not in (202, 422, 429, 503):
+        return None
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return None
+    raw = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(raw, list):
+        return None
+    items: dict[int, ItemResult] = {}
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("index"), int):
+            return None
+        index = entry["index"]
+        if not 0 <= index < expected:
+            return None
+        items[index] = ItemResult(
+            index=index,
+            status=str(entry.get("status")),
+            incident_id=_text(entry.get("incident_id")),
+            duplicate=bool(entry.get("duplicate", False)),
+            error=_text(entry.get("error")),
+            path=_text(entry.get("path")),
+            reason=_text(entry.get("reason")),
+        )
+    if len(items) != expected:
+        # The API counted other lines than we sent: we cannot tell which answer is whose.
+        raise ShipperError(f"the API answered for {len(items)} lines of {expected} sent; is it the same version?")
+    # A line without a final answer ("unavailable", or a status this client does not know) is sent again.
+    return [items[i] for i in range(expected)]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    text = response.text.strip().splitlines()
+    return text[0][:200] if text else response.reason_phrase
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After as seconds: a number, or an HTTP date."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _log_retry(problem: str, delay: float) -> None:
+    log.warning("%s; retrying in %.1fs", problem, delay)
+
+
+__all__ = [
+    "AlertLine",
+    "AlertShipper",
+    "BatchResult",
+    "ItemResult",
+    "RetryPolicy",
+    "ShipperError",
+    "ShippingStopped",
+    "batches",
+    "clean_line",
+    "split_alerts",
+]
