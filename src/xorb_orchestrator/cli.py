@@ -14,6 +14,7 @@ import typer
 
 from xorb_orchestrator import __version__
 from xorb_orchestrator.cli_alerts import alerts_app
+from xorb_orchestrator.cli_playbooks import playbook_app
 from xorb_orchestrator.config import Settings, SettingsError, load_settings
 from xorb_orchestrator.infrastructure.devstack import (
     DevStack,
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(playbook_app, name="playbook")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 
