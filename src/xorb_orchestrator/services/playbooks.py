@@ -15,6 +15,7 @@ from xorb_orchestrator.models.playbook import (
     parse_playbook,
     validate_playbook,
 )
+from xorb_orchestrator.models.playbook.cacao import is_cacao, load_cacao
 
 DEFAULT_PLAYBOOK_DIR = Path("playbooks")
 PLAYBOOK_SUFFIXES = (".yaml", ".yml", ".json")
@@ -74,7 +75,8 @@ class PlaybookCatalog(Mapping[str, CatalogEntry]):
 
 
 def read_playbook(path: Path) -> Playbook:
-    """Read and parse one file (YAML, or JSON for .json); raise PlaybookInvalid. Does not validate."""
+    """Read and parse one file (YAML, or JSON for .json; a CACAO 2.0 file is converted); raise PlaybookInvalid.
+    Does not validate the native playbook."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise PlaybookInvalid([PlaybookError(f"file is larger than {MAX_FILE_BYTES // 1024} KiB")])
@@ -83,7 +85,10 @@ def read_playbook(path: Path) -> Playbook:
         raise PlaybookInvalid([PlaybookError("cannot read: not UTF-8 text")]) from None
     except OSError as exc:
         raise PlaybookInvalid([PlaybookError(f"cannot read: {exc.strerror or exc}")]) from None
-    return parse_playbook(load_document(text, guess_format(path.name, text)))
+    data = load_document(text, guess_format(path.name, text))
+    if is_cacao(data):  # an OASIS CACAO 2.0 playbook: validated and converted to the native format
+        return load_cacao(data)
+    return parse_playbook(data)
 
 
 def playbook_files(paths: Iterable[Path]) -> list[Path]:
