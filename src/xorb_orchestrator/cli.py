@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from xorb_orchestrator import __version__
+from xorb_orchestrator.cli_actions import actions_app
 from xorb_orchestrator.cli_alerts import alerts_app
 from xorb_orchestrator.cli_playbooks import playbook_app
 from xorb_orchestrator.config import Settings, SettingsError, load_settings
@@ -37,6 +38,7 @@ app = typer.Typer(
 
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(playbook_app, name="playbook")
+app.add_typer(actions_app, name="actions")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

@@ -7,17 +7,41 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from xorb_orchestrator.infrastructure import metrics
-from xorb_orchestrator.models.workflow_io import ActionInput
+from xorb_orchestrator.models.action import ActionArgs, ActionArgsInvalid, ActionSpec
+from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
+
+ArgsT = TypeVar("ArgsT", bound=ActionArgs)
 
 
 def action_error(message: str, *, error_type: str, retryable: bool) -> ApplicationError:
     """An error that carries the attempt number, so the incident shows how many attempts were made."""
     return ApplicationError(message, {"attempt": activity.info().attempt}, type=error_type, non_retryable=not retryable)
+
+
+def action_args(spec: ActionSpec[ArgsT], request: ActionInput) -> ArgsT:
+    """The step's arguments validated against the action's model; InvalidInput (not retried) naming the field."""
+    try:
+        return spec.parse_args(request.step.args)
+    except ActionArgsInvalid as exc:
+        raise action_error(str(exc), error_type="InvalidInput", retryable=False) from None
+
+
+def simulated(spec: ActionSpec[ArgsT], args: ArgsT, request: ActionInput) -> ActionResult | None:
+    """In a dry run, the result standing in for a call that would change something; None: make the call."""
+    if not request.dry_run or not spec.mutates(args):
+        return None
+    return ActionResult(
+        outcome="simulated",
+        reason=f"dry run: {spec.name} changes something outside, so it was not called",
+        attempt=activity.info().attempt,
+        details={"args": args.model_dump(mode="json", by_alias=True, exclude_none=True)},
+    )
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,8 @@ class Settings(BaseSettings):
     # Per source, the alert fields whose values form the correlation key, e.g.
     # "suricata=rule,src_ip;wazuh=rule,hostname". Sources not named use DEFAULT_CORRELATION_FIELDS.
     correlation_keys: str = Field("", alias="XORB_CORRELATION_KEYS")
+    # Hosts the http.request action may call: "name" (any port) or "name:port", comma-separated. Empty: none.
+    http_allowed_hosts: str = Field("", alias="XORB_HTTP_ALLOWED_HOSTS")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -109,6 +112,17 @@ class Settings(BaseSettings):
     def _correlation_keys(cls, value: str) -> str:
         parse_correlation_keys(value)
         return value
+
+    @field_validator("http_allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: str) -> str:
+        parse_allowed_hosts(value)
+        return value
+
+    @property
+    def http_allowed(self) -> list[tuple[str, int | None]]:
+        """XORB_HTTP_ALLOWED_HOSTS as (lower-case host, port or None for any port)."""
+        return parse_allowed_hosts(self.http_allowed_hosts)
 
     @property
     def correlation_fields(self) -> dict[str, tuple[str, ...]]:
@@ -164,6 +178,24 @@ def parse_correlation_keys(value: str) -> dict[str, tuple[str, ...]]:
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}; expected some of {', '.join(CORRELATION_FIELDS)}")
         out[source.strip()] = names
+    return out
+
+
+def parse_allowed_hosts(value: str) -> list[tuple[str, int | None]]:
+    """'api.example, 10.0.0.7:8443, [::1]:9000' -> [('api.example', None), ('10.0.0.7', 8443), ('::1', 9000)]."""
+    out: list[tuple[str, int | None]] = []
+    for entry in _split(value):
+        try:
+            parsed = urlsplit("//" + entry)
+            host, port = parsed.hostname, parsed.port
+        except ValueError:
+            host = port = None
+            parsed = None
+        if parsed is None or not host or parsed.path or parsed.query or parsed.fragment or parsed.username:
+            raise ValueError(f"expected comma-separated host names or host:port, got {entry!r}")
+        if port == 0:
+            raise ValueError(f"expected a port from 1 to 65535, got {entry!r}")
+        out.append((host.lower(), port))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The Temporal worker: registers every workflow and activity of the package."""
+"""The Temporal worker: registers every workflow and activity of the package (actions from the registry)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from xorb_orchestrator.activities.incident import IncidentActivities
-from xorb_orchestrator.activities.notify import NotifyActivities
+from xorb_orchestrator.activities.registry import ActionDeps, action_activities
 from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.cache import IncidentCache
@@ -26,7 +26,6 @@ def build_worker(client: Client, settings: Settings, cache: IncidentCache, http:
     activity concurrency below only protects this one process.
     """
     incident = IncidentActivities(settings, cache)
-    notify = NotifyActivities(settings, http)
     slots = SlotActivities(client, settings)
     return Worker(
         client,
@@ -36,9 +35,10 @@ def build_worker(client: Client, settings: Settings, cache: IncidentCache, http:
             incident.enrich_incident,
             incident.plan_incident,
             incident.publish_incident,
-            notify.notify_webhook,
             slots.request_slot,
             slots.find_closed,
+            # Every response action (notify.webhook, http.request, data.*): a plan step names one of these.
+            *action_activities(ActionDeps(settings, http)),
         ],
         max_concurrent_activities=100,
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).

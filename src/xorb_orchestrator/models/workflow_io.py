@@ -45,13 +45,16 @@ class ActionInput(BaseModel):
     """What every response action activity receives."""
 
     incident_id: str
+    # `step.args` are the action's arguments, already rendered (a playbook resolves its templates first).
     step: PlannedStep
     incident: IncidentView
     first_action: bool = False
+    # Dry run: a call that would change something (ActionSpec.mutates) is validated, not made: "simulated".
+    dry_run: bool = False
 
 
 class ActionResult(BaseModel):
-    outcome: Literal["completed", "skipped"]
+    outcome: Literal["completed", "skipped", "simulated"]
     reason: str | None = None
     attempt: int = 1
     details: dict[str, Any] = Field(default_factory=dict)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from xorb_orchestrator.models.action import ACTIONS
 from xorb_orchestrator.models.playbook.approval import Approval
 from xorb_orchestrator.models.playbook.checks import approval_problems, child_playbook_problems, is_rfc3339
 from xorb_orchestrator.models.playbook.errors import PlaybookError, suggestion
@@ -30,13 +31,9 @@ from xorb_orchestrator.models.playbook.visibility import ExpressionChecker, Scop
 
 MAX_STEPS = 1000
 
-# Action name -> whether it changes something outside (mutating). The action registry supplies the real one.
-BUILTIN_ACTIONS: Mapping[str, bool] = {
-    "notify.webhook": True,
-    "http.request": True,
-    "data.set": False,
-    "data.merge": False,
-}
+# Action name -> whether it changes something outside (mutating): a live view of the action registry
+# (activities/registry.py registers the specs into models.action.ACTIONS; models never import activities).
+BUILTIN_ACTIONS: Mapping[str, bool] = ACTIONS.live_flags()
 
 
 def validate_playbook(
