@@ -14,9 +14,10 @@ from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.workflows.incident import IncidentWorkflow
+from xorb_orchestrator.workflows.playbook import PlaybookWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
-WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow]
+WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow, PlaybookWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, cache: IncidentCache, http: httpx.AsyncClient) -> Worker:
