@@ -24,13 +24,18 @@ MAX_EVENTS = 10_000
 def _events(media: str, raw: bytes) -> list[Any]:
     """The request's events in order. An NDJSON line that is not JSON becomes an error marker."""
     if media in NDJSON_TYPES:
+        if media == "application/json-seq":
+            # RFC 7464: each record starts with RS (0x1E) and may span several lines.
+            unit, records = "record", [r for r in raw.split(b"\x1e") if r.strip()]
+        else:
+            unit, records = "line", raw.splitlines()
         events: list[Any] = []
-        for number, line in enumerate(raw.splitlines(), start=1):
-            if line.strip():
+        for number, record in enumerate(records, start=1):
+            if record.strip():
                 try:
-                    events.append(json.loads(line))
+                    events.append(json.loads(record))
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    events.append(_BadLine(f"line {number} is not valid JSON: {exc}"))
+                    events.append(_BadLine(f"{unit} {number} is not valid JSON: {exc}"))
         return events
     payload = parse_json(raw)
     return payload if isinstance(payload, list) else [payload]
@@ -92,9 +97,17 @@ async def post_source_alerts(source: str, request: Request, svc: Services = Depe
     counts = {
         s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "rejected", "ignored", "unavailable")
     }
-    body = {**counts, "results": results}
+    body: dict[str, Any] = {**counts, "results": results}
+    # A 503 or 422 is still an error body ({error, message}) for clients that read only those.
     if counts["unavailable"]:
+        body = {
+            "error": "unavailable",
+            "message": f"Temporal could not take {counts['unavailable']} of {len(events)} events; "
+            "send those marked unavailable again",
+            **body,
+        }
         return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
     if events and counts["rejected"] == len(events):
+        body = {"error": "invalid_alerts", "message": "every event was rejected; see results", **body}
         return JSONResponse(body, status_code=422)
     return JSONResponse(body, status_code=202)

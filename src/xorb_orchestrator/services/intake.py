@@ -14,7 +14,7 @@ from temporalio.client import Client
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
-from xorb_orchestrator.infrastructure.incident_client import IncidentClosed, deliver_alerts
+from xorb_orchestrator.infrastructure.incident_client import RPC_TIMEOUT, IncidentClosed, deliver_alerts
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
 from xorb_orchestrator.models.workflow_io import IncidentInput
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 20_000
 # How many windows ahead to look when the incidents of earlier windows have closed.
 MAX_WINDOW_HOPS = 3
+# The Temporal client retries an unreachable server for ~10 s whatever the RPC timeout (it bounds
+# each attempt, not the retries): a sender waiting for its answer hears "retry later" by this time.
+SEND_DEADLINE_SECONDS = RPC_TIMEOUT.total_seconds() + 1
 
 
 class Overloaded(Exception):
@@ -65,9 +68,17 @@ class AlertIntake:
         self._in_flight = 0
 
     async def _send(self, incident_id: str, items: list[tuple[IncidentInput, AlertEnvelope]]) -> None:
-        await deliver_alerts(
+        delivery = deliver_alerts(
             self._client, self._settings.temporal_task_queue, items[0][0], [envelope for _, envelope in items]
         )
+        try:
+            await asyncio.wait_for(delivery, SEND_DEADLINE_SECONDS)
+        except TimeoutError:
+            # Not accepted, so the sender sends it again: if Temporal did record it after all, the
+            # workflow counts the re-delivery once (same fingerprint).
+            raise TemporalUnavailable(
+                f"Temporal is unavailable: no answer within {SEND_DEADLINE_SECONDS:.0f} s"
+            ) from None
 
     async def submit(self, alerts: list[Alert]) -> list[Outcome]:
         """Deliver alerts; each outcome says where its alert went, or that Temporal could not take it.
@@ -88,15 +99,18 @@ class AlertIntake:
         now = datetime.now(UTC)
         prints = [fingerprint(alert) for alert in alerts]
         keys = [key_for(alert, self._settings) for alert in alerts]
+        # Deployments sharing one Redis (task queues, like the correlation key's scope) must not
+        # answer each other's alerts as duplicates: the remembered fingerprint is scoped too.
+        remembered = [f"{self._settings.temporal_task_queue}/{p}" for p in prints]
         try:
-            known = await self._cache.seen_alerts(prints)
+            known = await self._cache.seen_alerts(remembered)
             open_incidents = await self._cache.open_incidents(keys)
         except RedisError:
             known, open_incidents = {}, {}
 
-        async def one(alert: Alert, alert_print: str, key: str) -> Outcome:
-            if alert_print in known:
-                return Outcome("accepted", known[alert_print], duplicate=True)
+        async def one(alert: Alert, alert_print: str, seen_as: str, key: str) -> Outcome:
+            if seen_as in known:
+                return Outcome("accepted", known[seen_as], duplicate=True)
             envelope = AlertEnvelope(alert=alert, fingerprint=alert_print, received_at=now)
             try:
                 incident_id = await self._deliver(key, envelope, open_incidents.get(key))
@@ -107,8 +121,10 @@ class AlertIntake:
             log.debug("alert accepted: %s", alert.title, extra={"incident_id": incident_id})
             return Outcome("accepted", incident_id)
 
-        outcomes = list(await asyncio.gather(*(one(a, p, k) for a, p, k in zip(alerts, prints, keys, strict=True))))
-        fresh = [(p, k, o.incident_id) for p, k, o in zip(prints, keys, outcomes, strict=True) if not o.duplicate]
+        outcomes = list(
+            await asyncio.gather(*(one(*args) for args in zip(alerts, prints, remembered, keys, strict=True)))
+        )
+        fresh = [(p, k, o.incident_id) for p, k, o in zip(remembered, keys, outcomes, strict=True) if not o.duplicate]
         delivered = {p: incident for p, _, incident in fresh if incident}
         by_key = {k: incident for _, k, incident in fresh if incident}
         try:
@@ -116,7 +132,6 @@ class AlertIntake:
         except RedisError as exc:
             log.warning("could not record delivered alerts in Redis: %s", exc)
         return outcomes
-
 
     async def _deliver(self, key: str, envelope: AlertEnvelope, cached_incident: str | None) -> str:
         """Send to the key's open incident, else to its current window's, else to a later window's."""
