@@ -162,9 +162,7 @@ BAD_INPUT: dict[str, tuple[Any, str, int, str, str | None, str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
-async def test_bad_input_is_refused_starts_nothing_and_service_keeps_serving(
-    svc: RunningService, case: str
-) -> None:
+async def test_bad_input_is_refused_starts_nothing_and_service_keeps_serving(svc: RunningService, case: str) -> None:
     make_body, content_type, status, code, field, words = BAD_INPUT[case]
     alert = good_alert(rule=f"bad-input-{case}")
     incident_id = expected_incident(alert)
@@ -295,9 +293,7 @@ async def test_observables_as_list_and_list_values_are_accepted(svc: RunningServ
 
 
 async def test_list_value_in_observables_object_is_accepted(svc: RunningService) -> None:
-    alert = good_alert(
-        rule="shapes-dict-list", observables={"src_ip": "10.0.0.8", "dest_ip": ["1.2.3.4", "5.6.7.8"]}
-    )
+    alert = good_alert(rule="shapes-dict-list", observables={"src_ip": "10.0.0.8", "dest_ip": ["1.2.3.4", "5.6.7.8"]})
     incident = await svc.wait_for_incident(await svc.send_alert(alert))
     assert {(o["value"], o["role"]) for o in incident["observables"]} == {
         ("10.0.0.8", "src"),
@@ -313,9 +309,7 @@ async def test_severity_as_ocsf_number(svc: RunningService) -> None:
 
 
 @pytest.mark.parametrize("with_event_id", [True, False], ids=["event-id", "content"])
-async def test_same_alert_five_times_is_one_incident_with_one_alert(
-    svc: RunningService, with_event_id: bool
-) -> None:
+async def test_same_alert_five_times_is_one_incident_with_one_alert(svc: RunningService, with_event_id: bool) -> None:
     alert = good_alert(rule=f"dup-{with_event_id}", observables={"src_ip": "10.9.9.9"})
     if not with_event_id:
         del alert["id"]

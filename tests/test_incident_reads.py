@@ -198,9 +198,7 @@ async def test_unknown_incident_is_404_json(svc: RunningService, incident_id: st
     assert response.json() == {"error": "not_found", "message": f"no incident {incident_id!r}"}
 
 
-async def test_metrics_cover_alerts_incidents_steps_and_the_sdk(
-    svc: RunningService, incidents: Incidents
-) -> None:
+async def test_metrics_cover_alerts_incidents_steps_and_the_sdk(svc: RunningService, incidents: Incidents) -> None:
     text = (await svc.http.get("/metrics")).text
     samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if not line.startswith("#")}
     for name in (
@@ -217,9 +215,7 @@ async def test_metrics_cover_alerts_incidents_steps_and_the_sdk(
     assert any(name.startswith("temporal_") for name in samples), "no Temporal SDK metric"
     assert f'xorb_alerts_received_total{{source="reads-{RUN}"}} 3.0' in text
     assert 'xorb_step_duration_seconds_count{action="notify.webhook",outcome=' in text
-    first_action = [
-        line for line in text.splitlines() if line.startswith("xorb_alert_to_first_action_seconds_count")
-    ]
+    first_action = [line for line in text.splitlines() if line.startswith("xorb_alert_to_first_action_seconds_count")]
     assert first_action and float(first_action[0].split()[-1]) >= 3
 
 

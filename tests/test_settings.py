@@ -12,8 +12,7 @@ from xorb_orchestrator.config import Settings, SettingsError, load_settings
 _VARIABLES = [
     name
     for field in Settings.model_fields.values()
-    for name in ([field.alias] if field.alias else [])
-    + list(getattr(field.validation_alias, "choices", []) or [])
+    for name in ([field.alias] if field.alias else []) + list(getattr(field.validation_alias, "choices", []) or [])
 ]
 
 

@@ -486,9 +486,7 @@ MALFORMED: list[tuple[str, str, Edit, str, str]] = [
     MALFORMED,
     ids=[f"{m[0]}-{m[3]}-{i}" for i, m in enumerate(MALFORMED)],
 )
-def test_malformed_event_names_its_bad_field(
-    source: str, name: str, edit: Edit, path: str, fragment: str
-) -> None:
+def test_malformed_event_names_its_bad_field(source: str, name: str, edit: Edit, path: str, fragment: str) -> None:
     event = load(source, name)
     edit(event)
     with pytest.raises(AlertFormatError) as caught:

@@ -75,9 +75,7 @@ class RunningService:
         assert response.status_code == 202, response.text
         return str(response.json()["incident_id"])
 
-    async def wait_for_incident(
-        self, incident_id: str, *, status: str = "completed", timeout: float = 30
-    ) -> dict:
+    async def wait_for_incident(self, incident_id: str, *, status: str = "completed", timeout: float = 30) -> dict:
         """Poll the API until the incident reaches `status` (or fail with its last state)."""
         deadline = time.monotonic() + timeout
         last: dict = {}
@@ -107,9 +105,7 @@ async def service(settings: Settings, roles: Roles | None = None) -> AsyncIterat
         task.result()  # raises the start-up error
     assert ready.is_set(), "service did not become ready within 30 s"
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{settings.api_port}", headers=headers, timeout=10
-    ) as http:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.api_port}", headers=headers, timeout=10) as http:
         try:
             yield RunningService(settings, http)
         finally:
