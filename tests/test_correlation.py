@@ -355,11 +355,6 @@ def test_bad_correlation_keys_stop_the_service_with_one_line() -> None:
     assert "'suricata'" in lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a new run of an incident id publishes revisions from 1 again, so the read "
-    "cache keeps the previous run's view (incident.publish / IncidentCache.put set-if-newer)",
-)
 async def test_without_a_window_the_next_run_of_an_incident_is_what_the_api_shows(
     redis_server: RedisServer,
 ) -> None:

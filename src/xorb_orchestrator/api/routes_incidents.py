@@ -36,6 +36,7 @@ async def get_incidents(
             severity=severity,
             page_size=page_size,
             page_token=page_token,
+            task_queue=svc.settings.temporal_task_queue,
         )
     except BadRequest as exc:
         field, _, problem = str(exc).partition(": ")

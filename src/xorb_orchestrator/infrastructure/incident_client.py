@@ -61,7 +61,8 @@ async def deliver_alerts(
     except WorkflowAlreadyStartedError:
         raise IncidentClosed(incident.incident_id) from None
     except RPCError as exc:
-        if exc.status in _UNAVAILABLE:
+        if exc.status in _UNAVAILABLE or "exceeded workflow execution limit" in exc.message:
+            # A full incident (Temporal's per-run signal cap) is a pause, not a loss: the sender retries.
             raise _unavailable(exc) from None
         raise
 

@@ -51,9 +51,11 @@ async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -
     return await query_incident(client, incident_id)
 
 
-def visibility_query(status: str | None, severity: str | None) -> str:
+def visibility_query(status: str | None, severity: str | None, task_queue: str | None = None) -> str:
     """Build the list filter from validated values only (never raw user text in the query)."""
     clauses = ["WorkflowType = 'IncidentWorkflow'"]
+    if task_queue:  # this deployment's incidents only (queue names come from settings, not requests)
+        clauses.append(f"TaskQueue = '{task_queue}'")
     if status is not None:
         try:
             clauses.append(f"XorbStatus = '{IncidentStatus(status.lower()).value}'")
@@ -85,13 +87,14 @@ async def list_incidents(
     severity: str | None = None,
     page_size: int = 50,
     page_token: str | None = None,
+    task_queue: str | None = None,
 ) -> IncidentPage:
     """Newest first, filtered by status and severity, one page at a time."""
     if not 1 <= page_size <= 500:
         raise BadRequest(f"page_size: expected 1-500, got {page_size}")
     try:
         ids, next_token = await list_incident_ids(
-            client, visibility_query(status, severity), page_size, _decode_token(page_token)
+            client, visibility_query(status, severity, task_queue), page_size, _decode_token(page_token)
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and page_token:

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         SlotRequest,
     )
     from xorb_orchestrator.workflows import policies
-    from xorb_orchestrator.workflows.incident_state import add_alert, open_incident, remember
+    from xorb_orchestrator.workflows.incident_state import add_alert, observable_keys, open_incident, remember
     from xorb_orchestrator.workflows.search import SEVERITY_ATTR, STATUS_ATTR
     from xorb_orchestrator.workflows.waiting import wait_until
 
@@ -50,7 +50,9 @@ class IncidentWorkflow:
         self._seen: dict[str, None] = dict.fromkeys(request.seen_fingerprints)
         self._early: list[AlertEnvelope] = list(request.pending_alerts)
         self._slot_granted = False
-        self._dirty = False
+        # A run continued as new publishes the view it carries at once (the cache may not have it).
+        self._dirty = request.carried is not None
+        self._observable_keys = observable_keys(request.carried) if request.carried else set()
         self._last_alert_at = workflow.now()
 
     # --- messages -------------------------------------------------------------------------------
@@ -87,6 +89,7 @@ class IncidentWorkflow:
                 raise ApplicationError("incident started without an alert", non_retryable=True)
             first = self._early.pop(0)
             self._view = open_incident(request.incident_id, request.correlation_key, first, workflow.now())
+            self._observable_keys = observable_keys(self._view)
             remember(self._seen, first.fingerprint)
             for envelope in self._early:
                 self._record(envelope)
@@ -245,7 +248,7 @@ class IncidentWorkflow:
         if envelope.fingerprint in self._seen:
             self._view.duplicate_count += 1
         else:
-            add_alert(self._view, envelope, workflow.now())
+            add_alert(self._view, envelope, workflow.now(), self._observable_keys)
             remember(self._seen, envelope.fingerprint)
             self._last_alert_at = workflow.now()
         self._dirty = True
@@ -260,7 +263,8 @@ class IncidentWorkflow:
         view = self._view
         assert view is not None
         self._dirty = False
-        view.revision += 1
+        # Revisions only grow, across runs too (a new run of the same id must win in the cache).
+        view.revision = max(view.revision + 1, int(workflow.now().timestamp() * 1_000_000))
         view.updated_at = workflow.now()
         if transition == "started":
             workflow.upsert_search_attributes(

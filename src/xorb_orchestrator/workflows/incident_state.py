@@ -36,8 +36,15 @@ def open_incident(incident_id: str, key: str, first: AlertEnvelope, now: datetim
     )
 
 
-def add_alert(view: IncidentView, envelope: AlertEnvelope, now: datetime) -> None:
-    """Fold one more (new, not re-delivered) alert into the incident."""
+def observable_keys(view: IncidentView) -> set[tuple[str, str, str | None]]:
+    """The identities of the incident's observables, kept by the workflow so each alert costs O(its own)."""
+    return {(o.type, o.value, o.role) for o in view.observables}
+
+
+def add_alert(
+    view: IncidentView, envelope: AlertEnvelope, now: datetime, known: set[tuple[str, str, str | None]]
+) -> None:
+    """Fold one more (new, not re-delivered) alert into the incident; `known` is observable_keys(view)."""
     alert = envelope.alert
     seen = alert.time or envelope.received_at
     view.alert_count += 1
@@ -46,7 +53,6 @@ def add_alert(view: IncidentView, envelope: AlertEnvelope, now: datetime) -> Non
     if int(alert.severity) > view.severity_id:
         view.severity_id = int(alert.severity)
         view.severity = Severity(view.severity_id).label
-    known = {(o.type, o.value, o.role) for o in view.observables}
     for obs in alert.observables:
         if len(view.observables) >= MAX_OBSERVABLES:
             break
