@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.alert import AlertEnvelope
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from xorb_orchestrator.workflows import policies
     from xorb_orchestrator.workflows.incident_state import add_alert, observable_keys, open_incident, remember
+    from xorb_orchestrator.workflows.playbook_actions import failed_attempts
     from xorb_orchestrator.workflows.search import SEVERITY_ATTR, STATUS_ATTR
     from xorb_orchestrator.workflows.waiting import wait_until
 
@@ -150,7 +151,7 @@ class IncidentWorkflow:
                 result = await self._execute(view, step, first_action=index == 0)
             except ActivityError as err:
                 run.status, run.error = StepStatus.FAILED, _describe(err)
-                run.attempts = _attempts(err)
+                run.attempts = failed_attempts(err, policies.ACTION_RETRY)
                 run.ended_at = workflow.now()
                 workflow.logger.warning("step %s failed: %s", step.id, run.error)
                 for later in view.steps[index + 1 :]:
@@ -284,14 +285,3 @@ class IncidentWorkflow:
 def _describe(err: ActivityError) -> str:
     cause = err.cause
     return str(cause.message if isinstance(cause, FailureError) else err.message) or type(cause).__name__
-
-
-def _attempts(err: ActivityError) -> int:
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
-            return int(detail["attempt"])
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
-        return policies.ACTION_RETRY.maximum_attempts
-    return 1
