@@ -15,6 +15,7 @@ import typer
 from xorb_orchestrator import __version__
 from xorb_orchestrator.cli_actions import actions_app
 from xorb_orchestrator.cli_alerts import alerts_app
+from xorb_orchestrator.cli_incidents import incidents_app
 from xorb_orchestrator.cli_playbooks import playbook_app
 from xorb_orchestrator.config import Settings, SettingsError, load_settings
 from xorb_orchestrator.infrastructure.devstack import (
@@ -39,6 +40,7 @@ app = typer.Typer(
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(actions_app, name="actions")
+app.add_typer(incidents_app, name="incidents")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

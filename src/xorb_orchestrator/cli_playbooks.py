@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from xorb_orchestrator.models.playbook import PlaybookInvalid, load_document, playbook_json_schema, validate_playbook
+from xorb_orchestrator.cli_incidents import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.models.playbook import (
+    PlaybookInvalid,
+    guess_format,
+    load_document,
+    playbook_json_schema,
+    validate_playbook,
+)
 from xorb_orchestrator.models.playbook.cacao import is_cacao, load_cacao, native_text
 from xorb_orchestrator.services.playbooks import (
     DEFAULT_PLAYBOOK_DIR,
     PLAYBOOK_SUFFIXES,
     check_files,
     playbook_files,
+    read_playbook,
     read_references,
 )
 
 playbook_app = typer.Typer(
-    help="Response playbooks: validate files, print the JSON Schema of the format.",
+    help="Response playbooks: validate, convert and dry-run them; print the JSON Schema of the format.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -96,3 +104,85 @@ def convert(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output} ({playbook.id}, {_steps(playbook.count_steps())})", err=True)
+
+
+@playbook_app.command("run")
+def run(
+    file: Annotated[str, typer.Argument(help="A playbook file (native or CACAO 2.0), or the id of a loaded playbook.")],
+    alert: Annotated[Path, typer.Option(help="The alert to respond to: a generic JSON alert (see README).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Simulate every change (required for now).")] = False,
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", help="An input as name=value (repeat); JSON for non-strings.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's whole answer as JSON.")] = False,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Run a playbook dry on the real interpreter (through the API at XORB_API_URL): print the steps it would
+    take, their resolved arguments and the branches chosen. Nothing is changed. Exit 1 if the run failed."""
+    if not dry_run:
+        raise fail("only --dry-run is supported here; real runs are started by incidents", 2)
+    spec, declared = _playbook_arg(file)
+    try:
+        alert_data = json.loads(alert.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"--alert {alert}: cannot read a JSON alert: {getattr(exc, 'strerror', None) or exc}", 2) from None
+    body = {"playbook": spec, "alert": alert_data, "inputs": _inputs(inputs or [], declared)}
+    status, data = call_api("POST", "/v1/playbooks/dry-run", api_url=api_url, api_key=api_key, body=body, timeout=90)
+    if status != 200:
+        raise fail(error_text(data))
+    typer.echo(json.dumps(data, indent=2) if as_json else dry_run_text(data))
+    if data.get("status") != "completed":
+        raise typer.Exit(1)
+
+
+def _playbook_arg(file: str) -> tuple[Any, dict[str, str]]:
+    """What to send (the file's object, or an id) and the declared input types (for --input values)."""
+    path = Path(file)
+    if not path.exists() and "/" not in file and not path.suffix:
+        return file, {}  # a playbook id: the API resolves it in its catalog
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = load_document(text, guess_format(path.name, text))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}", 2) from None
+    except PlaybookInvalid as exc:
+        raise fail("\n".join(f"{file}: {error}" for error in exc.errors)) from None
+    try:
+        declared = {name: spec.type.value for name, spec in read_playbook(path).inputs.items()}
+    except PlaybookInvalid:
+        declared = {}  # the API reports what is wrong, step by step
+    return document, declared
+
+
+def _inputs(pairs: list[str], declared: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise fail(f"--input: expected name=value, got {pair!r}", 2)
+        if declared.get(name, "string") == "string":
+            values[name] = text
+            continue
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            raise fail(f"--input {name}: expected a JSON {declared[name]}, got {text!r}", 2) from None
+    return values
+
+
+def dry_run_text(report: dict[str, Any]) -> str:
+    """The dry run for people: one line per step in the order they ran, then the branch decisions."""
+    lines = [f"dry run of {report['playbook_id']} ({report['playbook_sha256'][:12]}): {report['status']}"]
+    for number, step in enumerate(report.get("steps", []), start=1):
+        what = step.get("action") or step["kind"]
+        iteration = f"[{step['iteration']}]" if step.get("iteration") is not None else ""
+        outcome = "simulated" if step.get("simulated") else step["status"]
+        decision = f" -> {step['decision']}" if step.get("decision") else ""
+        args = f" {json.dumps(step['args'], separators=(',', ':'))}" if step.get("args") is not None else ""
+        lines.append(f"{number:3}. {step['id']}{iteration}  {what}  {outcome}{decision}{args}")
+        if step.get("error"):
+            lines.append(f"     error: {step['error']}")
+    if report.get("error"):
+        lines.append(f"error: {report['error']}")
+    return "\n".join(lines)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from xorb_orchestrator import __version__
-from xorb_orchestrator.api import routes_alerts, routes_health, routes_incidents, routes_sources
+from xorb_orchestrator.api import (
+    routes_alerts,
+    routes_approvals,
+    routes_health,
+    routes_incidents,
+    routes_playbooks,
+    routes_sources,
+)
 from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
@@ -24,5 +31,7 @@ def create_app(svc: Services, api_keys: list[str]) -> FastAPI:
     app.include_router(routes_alerts.router, prefix="/v1", dependencies=secured, tags=["alerts"])
     app.include_router(routes_sources.router, prefix="/v1", dependencies=secured, tags=["alerts"])
     app.include_router(routes_incidents.router, prefix="/v1", dependencies=secured, tags=["incidents"])
+    app.include_router(routes_approvals.router, prefix="/v1", dependencies=secured, tags=["approvals"])
+    app.include_router(routes_playbooks.router, prefix="/v1", dependencies=secured, tags=["playbooks"])
     app.include_router(routes_health.router, tags=["operations"])
     return app

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     correlation_keys: str = Field("", alias="XORB_CORRELATION_KEYS")
     # Hosts the http.request action may call: "name" (any port) or "name:port", comma-separated. Empty: none.
     http_allowed_hosts: str = Field("", alias="XORB_HTTP_ALLOWED_HOSTS")
+    # Where the playbooks live (the catalog the API lists, validates against and runs by id).
+    playbooks_dir: Path = Field(Path("playbooks"), alias="XORB_PLAYBOOKS_DIR")
 
     @field_validator("log_level", mode="before")
     @classmethod

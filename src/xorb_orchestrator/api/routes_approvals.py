@@ -1,0 +1,124 @@
+"""GET /v1/approvals (pending) and POST /v1/incidents/{id}/approvals (approve or deny one step).
+
+Who decides: API keys are the only authentication, so the approver's name and roles come from the
+`X-Xorb-Approver` and `X-Xorb-Roles` headers of an authenticated request, and the run's Update validator checks
+them against the step's approvers. Any holder of an API key can therefore claim any name; per-person
+authentication (OIDC) is a later step. Names and roles are recorded with every vote.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from xorb_orchestrator.api.deps import Services, services
+from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.infrastructure.playbook_client import ApprovalRejected
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.playbook_run import ApprovalDecision
+from xorb_orchestrator.services import playbook_runs
+
+router = APIRouter()
+_INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+_NAME = re.compile(r"^[^\s,][^,\r\n]{0,199}$")
+
+
+class ApprovalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: str = Field(min_length=1, max_length=64, description="The approval step's id.")
+    approve: bool = Field(description="true approves, false denies.")
+    comment: str = Field("", max_length=2000)
+    iteration: int | None = Field(None, ge=0, description="The for_each item, when the approval is in a loop.")
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"})
+
+
+@router.get("/approvals", summary="Approvals waiting for people in running playbook runs")
+async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
+    try:
+        pending = await playbook_runs.pending_approvals(svc.client, svc.settings)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from None
+    items = []
+    for item in pending:
+        request = item.request
+        items.append(
+            {
+                "incident_id": request.incident_id,
+                "step_id": request.step_id,
+                "iteration": request.iteration,
+                "playbook_id": item.playbook_id,
+                "workflow_id": item.workflow_id,
+                "message": request.message,
+                "approvers": {"roles": request.roles, "people": request.people},
+                "required": request.required,
+                "received": request.approvals(),
+                "round": request.round,
+                "deadline": request.deadline.isoformat(),
+                "votes": [vote.model_dump(mode="json") for vote in request.votes],
+            }
+        )
+    return {"items": items}
+
+
+@router.post(
+    "/incidents/{incident_id}/approvals",
+    summary="Approve or deny a step waiting for approval (identity from X-Xorb-Approver / X-Xorb-Roles)",
+    responses={403: {"description": "not an allowed approver"}, 409: {"description": "not waiting / refused"}},
+)
+async def decide(
+    incident_id: str,
+    body: ApprovalBody,
+    svc: Services = Depends(services),
+    approver: str | None = Header(None, alias="X-Xorb-Approver"),
+    roles: str | None = Header(None, alias="X-Xorb-Roles"),
+) -> dict[str, Any]:
+    if not _INCIDENT_ID.match(incident_id):
+        raise ApiError(404, "not_found", f"no incident {incident_id!r}")
+    name = (approver or "").strip()
+    if not _NAME.match(name):
+        raise ApiError(
+            422,
+            "missing_approver",
+            "send the approver's name in the X-Xorb-Approver header (and their roles in X-Xorb-Roles, comma-separated)",
+            fields=[{"field": "X-Xorb-Approver", "message": "required: who approves"}],
+        )
+    held = [role.strip() for role in (roles or "").split(",") if role.strip()]
+    decision = ApprovalDecision(
+        incident_id=incident_id,
+        step_id=body.step,
+        iteration=body.iteration,
+        approver=name,
+        roles=held,
+        approve=body.approve,
+        comment=body.comment,
+    )
+    try:
+        workflow_id, receipt = await playbook_runs.decide(svc.client, svc.settings, decision)
+    except playbook_runs.NotWaiting as exc:
+        raise ApiError(409, "not_waiting", str(exc)) from None
+    except playbook_runs.NotAllowed as exc:
+        raise ApiError(403, "not_allowed", str(exc)) from None
+    except ApprovalRejected as exc:
+        raise ApiError(409, "approval_refused", str(exc)) from None
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from None
+    return {
+        "incident_id": incident_id,
+        "workflow_id": workflow_id,
+        "step_id": receipt.step_id,
+        "iteration": receipt.iteration,
+        "approver": name,
+        "roles": held,
+        "approve": body.approve,
+        "comment": body.comment,
+        "approvals": receipt.approvals,
+        "required": receipt.required,
+        "outcome": receipt.outcome,
+    }

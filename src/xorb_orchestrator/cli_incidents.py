@@ -1,0 +1,129 @@
+"""`xorb incidents approve|deny INCIDENT STEP`: decide a playbook approval through the API.
+
+The API knows people only by the headers it is sent (X-Xorb-Approver, X-Xorb-Roles); see docs/playbooks.md.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from xorb_orchestrator.config import SettingsError, load_settings
+
+incidents_app = typer.Typer(
+    help="Incidents: approve or deny a playbook step waiting for approval.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ApiUrl = Annotated[str | None, typer.Option(help="The API's base URL (default: XORB_API_URL).", show_default=False)]
+ApiKey = Annotated[str | None, typer.Option(help="API key (default: XORB_API_KEY).", show_default=False)]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"xorb: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def call_api(
+    method: str,
+    path: str,
+    *,
+    api_url: str | None,
+    api_key: str | None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> tuple[int, Any]:
+    """One request to the API (URL and key from the options or XORB_API_URL / XORB_API_KEY): (status, JSON)."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+    url = (api_url or settings.client_api_url).strip().rstrip("/")
+    key = api_key or settings.client_api_key
+    if not url.startswith(("http://", "https://")):
+        raise fail(f"--api-url: expected an http(s) URL, got {url!r}", 2)
+    if not key:
+        raise fail("no API key: pass --api-key or set XORB_API_KEY (`xorb dev` keeps its key in .xorb-dev/api_key)", 2)
+    sent = {"Authorization": f"Bearer {key}", **(headers or {})}
+    try:
+        response = httpx.request(method, url + path, json=body, headers=sent, timeout=timeout)
+    except httpx.TimeoutException:
+        raise fail(f"the API at {url} did not answer within {timeout:g}s") from None
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach the API at {url} ({exc}); is it running? (`xorb dev`, or set XORB_API_URL)") from None
+    try:
+        data = response.json()
+    except ValueError:
+        data = {"message": response.text[:300]}
+    if response.status_code == 401:
+        raise fail("the API refused the key: check --api-key / XORB_API_KEY")
+    return response.status_code, data
+
+
+def error_text(data: Any) -> str:
+    if isinstance(data, dict):
+        message = str(data.get("message") or data.get("error") or data)
+        extra = [str(e) for e in data.get("errors", [])[1:]] if isinstance(data.get("errors"), list) else []
+        return "\n".join([message, *extra])
+    return str(data)
+
+
+def _decide(
+    approve: bool, incident: str, step: str, comment: str, name: str | None, roles: list[str] | None,
+    iteration: int | None, api_url: str | None, api_key: str | None,
+) -> None:  # fmt: skip
+    approver = name or getpass.getuser()
+    headers = {"X-Xorb-Approver": approver, "X-Xorb-Roles": ",".join(roles or [])}
+    body = {"step": step, "approve": approve, "comment": comment, "iteration": iteration}
+    status, data = call_api(
+        "POST", f"/v1/incidents/{incident}/approvals", api_url=api_url, api_key=api_key, body=body, headers=headers
+    )
+    if status != 200:
+        raise fail(error_text(data))
+    verb = "approved" if approve else "denied"
+    typer.echo(
+        f"{approver} {verb} step {step!r} of {incident}: {data['outcome']} "
+        f"({data['approvals']} of {data['required']} approvals)"
+    )
+
+
+Comment = Annotated[str, typer.Option("--comment", "-m", help="Why; recorded with the vote.")]
+As = Annotated[str | None, typer.Option("--as", help="Who decides (default: your login name).", show_default=False)]
+Role = Annotated[list[str] | None, typer.Option("--role", help="A role you hold (repeat for several).")]
+Iteration = Annotated[int | None, typer.Option(help="The for_each item, when the step waits in several.")]
+
+
+@incidents_app.command("approve")
+def approve(
+    incident: Annotated[str, typer.Argument(help="The incident id.")],
+    step: Annotated[str, typer.Argument(help="The approval step's id.")],
+    comment: Comment = "",
+    name: As = None,
+    role: Role = None,
+    iteration: Iteration = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Approve a step waiting for approval (GET /v1/approvals lists them)."""
+    _decide(True, incident, step, comment, name, role, iteration, api_url, api_key)
+
+
+@incidents_app.command("deny")
+def deny(
+    incident: Annotated[str, typer.Argument(help="The incident id.")],
+    step: Annotated[str, typer.Argument(help="The approval step's id.")],
+    comment: Comment = "",
+    name: As = None,
+    role: Role = None,
+    iteration: Iteration = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Deny a step waiting for approval: the playbook takes its deny path."""
+    _decide(False, incident, step, comment, name, role, iteration, api_url, api_key)

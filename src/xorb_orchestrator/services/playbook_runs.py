@@ -1,0 +1,202 @@
+"""Playbook runs for the API and the CLI: the catalog, dry runs, starting a run, pending approvals, decisions.
+
+A dry run is the real PlaybookWorkflow on Temporal with `dry_run=True`: actions that always change something
+(notify.webhook) are recorded `simulated` without being called; actions whose effect depends on their arguments
+(http.request) are called with `dry_run` set and simulate themselves when *this* call would change something
+(a POST) — a GET or HEAD really runs, so later steps see real lookups. Approvals approve themselves, waits are
+skipped. Zero mutating calls leave the orchestrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from xorb_orchestrator.activities.registry import action_flags, action_specs
+from xorb_orchestrator.config import Settings
+from xorb_orchestrator.infrastructure import playbook_client as runs
+from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.generic_alert import OBSERVABLE_KEYS, GenericAlert
+from xorb_orchestrator.models.incident import IncidentView
+from xorb_orchestrator.models.playbook import InputType, Playbook, PlaybookError, PlaybookInvalid, parse_playbook
+from xorb_orchestrator.models.playbook import validate_playbook as check_playbook
+from xorb_orchestrator.models.playbook.cacao import is_cacao, load_cacao
+from xorb_orchestrator.models.playbook_run import (
+    ApprovalDecision,
+    ApprovalReceipt,
+    ApprovalRequest,
+    PlaybookRunInput,
+    PlaybookRunResult,
+)
+from xorb_orchestrator.services.playbooks import PlaybookCatalog, load_catalog
+from xorb_orchestrator.workflows.incident_state import open_incident
+
+DRY_RUN_TIMEOUT = 60.0  # seconds a dry run may take (waits are skipped; lookups and retries are not)
+
+
+class UnknownPlaybook(LookupError):
+    """No playbook with this id in the catalog."""
+
+
+class NotWaiting(LookupError):
+    """No running playbook of the incident waits for an approval of this step."""
+
+
+class NotAllowed(PermissionError):
+    """The approver is neither named nor holds an allowed role."""
+
+
+def catalog(settings: Settings) -> PlaybookCatalog:
+    """The playbooks directory (XORB_PLAYBOOKS_DIR), read now: an edited file counts from the next run on."""
+    return load_catalog(settings.playbooks_dir, action_flags(), missing_ok=True)
+
+
+def parse_any(document: Any) -> Playbook:
+    """A native playbook object or a CACAO 2.0 one (converted); PlaybookInvalid listing what is wrong."""
+    if not isinstance(document, dict):
+        raise PlaybookInvalid([PlaybookError("expected a playbook object, a CACAO 2.0 object or a playbook id")])
+    return load_cacao(document) if is_cacao(document) else parse_playbook(document)
+
+
+def validation_errors(document: Any, known: PlaybookCatalog) -> list[str]:
+    """Every problem of a playbook object, as `xorb playbook validate` prints it (without the file name)."""
+    try:
+        playbook = parse_any(document)
+    except PlaybookInvalid as exc:
+        return [str(error) for error in exc.errors]
+    return [str(error) for error in check_playbook(playbook, action_flags(), known.playbooks())]
+
+
+def resolve(spec: Any, known: PlaybookCatalog) -> Playbook:
+    """The playbook a request names: a catalog id, or an object (validated against the catalog)."""
+    if isinstance(spec, str):
+        if spec not in known:
+            raise UnknownPlaybook(f"no playbook {spec!r} in the catalog (known: {', '.join(sorted(known)) or 'none'})")
+        return known[spec].playbook
+    playbook = parse_any(spec)
+    problems = check_playbook(playbook, action_flags(), known.playbooks())
+    if problems:
+        raise PlaybookInvalid(problems)
+    return playbook
+
+
+def incident_from_alert(alert: Any, incident_id: str) -> IncidentView:
+    """The incident a dry run pretends to respond to: one generic alert (ValueError when it is not one)."""
+    parsed = GenericAlert.model_validate(alert).to_alert()
+    now = datetime.now(UTC)
+    return open_incident(
+        incident_id, "dry-run", AlertEnvelope(alert=parsed, fingerprint="dry-run", received_at=now), now
+    )
+
+
+def inputs_from_incident(playbook: Playbook, incident: IncidentView, given: dict[str, Any]) -> dict[str, Any]:
+    """`given`, plus each declared input named like an alert observable key (ip, src_ip, user, url, hostname ...)
+    that was not given, taken from the incident's observables of that type and role (a list input: all)."""
+    inputs = dict(given)
+    for name, spec in playbook.inputs.items():
+        if name in inputs or name not in OBSERVABLE_KEYS:
+            continue
+        kind, role = OBSERVABLE_KEYS[name]
+        values = [o.value for o in incident.observables if o.type == kind and (role is None or o.role == role)]
+        if values:
+            inputs[name] = values if spec.type is InputType.LIST else values[0]
+    return inputs
+
+
+def dry_run_mutating() -> list[str]:
+    """Actions a dry run never calls: those that always mutate. The others decide per call (see above)."""
+    return [spec.name for spec in action_specs() if spec.mutating and not spec.mutating_unless]
+
+
+async def dry_run(
+    client: Client, settings: Settings, spec: Any, alert: Any, inputs: dict[str, Any], timeout: float = DRY_RUN_TIMEOUT
+) -> tuple[str, PlaybookRunResult]:
+    """Run a playbook dry on Temporal and wait for it: (workflow id, result). Raises UnknownPlaybook,
+    PlaybookInvalid, ValueError (alert), InputError, DryRunTimeout, TemporalUnavailable."""
+    known = await asyncio.to_thread(catalog, settings)
+    playbook = resolve(spec, known)
+    incident = incident_from_alert(alert, "dry-run-" + uuid.uuid4().hex[:16])
+    request = PlaybookRunInput.pin(
+        playbook,
+        incident=incident,
+        inputs=inputs_from_incident(playbook, incident, inputs),
+        catalog=known.playbooks(),
+        dry_run=True,
+        mutating_actions=dry_run_mutating(),
+    )
+    workflow_id = run_id(incident.incident_id, 1)
+    result = await runs.run_to_end(client, settings.temporal_task_queue, request, workflow_id, timeout)
+    return workflow_id, result
+
+
+def run_id(incident_id: str, number: int) -> str:
+    return f"playbook-{incident_id}-{number}"
+
+
+async def start_run(
+    client: Client, settings: Settings, playbook: Playbook, incident: IncidentView, inputs: dict[str, Any], number: int
+) -> str:
+    """Start a real run (`playbook-<incident>-<number>`, pinned to the playbook's hash); its workflow id."""
+    known = await asyncio.to_thread(catalog, settings)
+    request = PlaybookRunInput.pin(
+        playbook,
+        incident=incident,
+        inputs=inputs_from_incident(playbook, incident, inputs),
+        catalog=known.playbooks(),
+        mutating_actions=[name for name, mutating in action_flags().items() if mutating],
+    )
+    workflow_id = run_id(incident.incident_id, number)
+    await runs.start_run(client, settings.temporal_task_queue, request, workflow_id)
+    return workflow_id
+
+
+@dataclass
+class PendingApproval:
+    workflow_id: str
+    playbook_id: str
+    request: ApprovalRequest
+
+
+async def pending_approvals(
+    client: Client, settings: Settings, incident_id: str | None = None
+) -> list[PendingApproval]:
+    """Approvals waiting for people in the running playbook runs (of one incident, when given), oldest deadline
+    first. A run that cannot answer its query right now is left out."""
+    prefix = f"playbook-{incident_id}-" if incident_id is not None else None
+    ids = await runs.running_runs(client, settings.temporal_task_queue, prefix)
+    states = await asyncio.gather(*(runs.run_state(client, workflow_id) for workflow_id in ids))
+    found = [
+        PendingApproval(workflow_id, state.playbook_id, request)
+        for workflow_id, state in zip(ids, states, strict=True)
+        if state is not None
+        for request in state.pending_approvals
+        if incident_id is None or request.incident_id == incident_id
+    ]
+    return sorted(found, key=lambda p: (p.request.deadline, p.workflow_id, p.request.step_id))
+
+
+async def decide(client: Client, settings: Settings, decision: ApprovalDecision) -> tuple[str, ApprovalReceipt]:
+    """Send an approval decision to the run waiting for it: (workflow id, receipt). NotWaiting, NotAllowed, or
+    ApprovalRejected (the run's validator refused it: already decided, decided meanwhile ...)."""
+    waiting = await pending_approvals(client, settings, decision.incident_id)
+    matches = [
+        p
+        for p in waiting
+        if p.request.step_id == decision.step_id and decision.iteration in (None, p.request.iteration)
+    ]
+    if not matches:
+        steps = ", ".join(sorted({p.request.step_id for p in waiting})) or "none"
+        raise NotWaiting(
+            f"step {decision.step_id!r} of incident {decision.incident_id} is not waiting for an approval "
+            f"(waiting: {steps})"
+        )
+    target = matches[0]
+    if target.request.eligible(decision.approver, decision.roles) is False:
+        # The validator would say the same; checked here too so the API can answer 403 rather than 409.
+        raise NotAllowed(target.request.refusal(decision) or "not allowed")
+    return target.workflow_id, await runs.send_approval(client, target.workflow_id, decision)
