@@ -207,6 +207,17 @@ async def test_same_alert_five_times_counts_once(svc: RunningService, with_event
     assert (view["alert_count"], view["duplicate_count"]) == (1, 0)
 
 
+async def test_same_alert_twice_in_one_request_answers_the_copy_as_duplicate(svc: RunningService) -> None:
+    body = alert("corr-dup-in-request", "10.2.0.3")
+    response = await svc.http.post("/v1/alerts/generic", json=[body, body, {**body, "id": body["id"] + "-2"}])
+    assert response.status_code == 202, response.text
+    results = response.json()["results"]
+    assert [r["duplicate"] for r in results] == [False, True, False]
+    assert len({r["incident_id"] for r in results}) == 1
+    view = await incident_where(svc, results[0]["incident_id"], lambda v: v["alert_count"] == 2)
+    assert (view["alert_count"], view["duplicate_count"]) == (2, 0)
+
+
 @pytest.mark.parametrize("with_event_id", [True, False], ids=["event-id", "content-hash"])
 async def test_same_alert_five_times_at_once_counts_once(svc: RunningService, with_event_id: bool) -> None:
     await clear_of_window_edge()

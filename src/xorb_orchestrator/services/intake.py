@@ -121,9 +121,17 @@ class AlertIntake:
             log.debug("alert accepted: %s", alert.title, extra={"incident_id": incident_id})
             return Outcome("accepted", incident_id)
 
-        outcomes = list(
-            await asyncio.gather(*(one(*args) for args in zip(alerts, prints, remembered, keys, strict=True)))
-        )
+        # The same alert twice in one request is delivered once; the later copies answer as duplicates.
+        first_of: dict[str, int] = {}
+        for index, seen_as in enumerate(remembered):
+            first_of.setdefault(seen_as, index)
+        firsts = sorted(set(first_of.values()))
+        delivered_once = await asyncio.gather(*(one(alerts[i], prints[i], remembered[i], keys[i]) for i in firsts))
+        by_index = dict(zip(firsts, delivered_once, strict=True))
+        outcomes = [
+            by_index[index] if first_of[seen_as] == index else _repeat_of(by_index[first_of[seen_as]])
+            for index, seen_as in enumerate(remembered)
+        ]
         fresh = [(p, k, o.incident_id) for p, k, o in zip(remembered, keys, outcomes, strict=True) if not o.duplicate]
         delivered = {p: incident for p, _, incident in fresh if incident}
         by_key = {k: incident for _, k, incident in fresh if incident}
@@ -171,6 +179,12 @@ class AlertIntake:
             except IncidentClosed:
                 window = window_end
         raise TemporalUnavailable(f"the incidents of {MAX_WINDOW_HOPS} windows for key {key} have all closed")
+
+
+def _repeat_of(first: Outcome) -> Outcome:
+    if first.status != "accepted":
+        return first
+    return Outcome("accepted", first.incident_id, duplicate=True)
 
 
 async def submit_alert(client: Client, cache: IncidentCache, settings: Settings, alert: Alert) -> Accepted:
