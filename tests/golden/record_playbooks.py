@@ -13,17 +13,12 @@ import asyncio
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from tests.support.playbook_runs import incident
-from tests.support.stack import RedisServer
+from tests.support.stack import RedisServer, start_dev_temporal
 from tests.support.tool_servers import ToolStack, tool_stack
-from xorb_orchestrator.infrastructure.devstack import find_binary
-from xorb_orchestrator.infrastructure.ports import free_port
 from xorb_orchestrator.models.playbook_run import PlaybookRunResult
 from xorb_orchestrator.services import playbook_runs
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
 
 HERE = Path(__file__).parent
 # (incident id, playbook, inputs besides the tool's URL, tool input, approval step, approve?)
@@ -65,15 +60,7 @@ async def _record(client: Client, stack: ToolStack, run: Run) -> None:
 
 
 async def main() -> None:
-    binary = find_binary("temporal")
-    assert binary
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary,
-        port=free_port(),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-    )
+    env = await start_dev_temporal()
     redis = RedisServer(HERE)
     try:
         address = str(env.client.service_client.config.target_host)

