@@ -25,7 +25,7 @@ import pytest
 from tests.support.ndjson_receiver import Receiver, eve_alert, eve_flow_line, eve_line
 from tests.support.processes import XorbProcess, clean_env, start_xorb, xorb_processes
 from tests.support.stack import API_KEY, RunningService, make_settings, service
-from xorb_orchestrator.infrastructure.file_follower import (
+from xorb_orchestrator.infrastructure.follow_position import (
     Position,
     default_state_path,
     head_digest,

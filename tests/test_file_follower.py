@@ -28,8 +28,8 @@ from xorb_orchestrator.infrastructure.alert_shipper import (
     batches,
     split_alerts,
 )
-from xorb_orchestrator.infrastructure.file_follower import (
-    FileFollower,
+from xorb_orchestrator.infrastructure.file_follower import FileFollower
+from xorb_orchestrator.infrastructure.follow_position import (
     Position,
     default_state_path,
     head_digest,

@@ -22,7 +22,8 @@ from xorb_orchestrator.infrastructure.alert_shipper import (
     batches,
     split_alerts,
 )
-from xorb_orchestrator.infrastructure.file_follower import FileFollower, default_state_path
+from xorb_orchestrator.infrastructure.file_follower import FileFollower
+from xorb_orchestrator.infrastructure.follow_position import default_state_path
 from xorb_orchestrator.infrastructure.logs import setup_logging
 from xorb_orchestrator.models.sources import SOURCES
 
