@@ -33,6 +33,7 @@ def test_defaults() -> None:
     assert settings.alert_max_bytes == 1_048_576
     assert settings.webhook_urls == []
     assert settings.load_api_keys() == []
+    assert settings.approver_headers == "trust"  # service keys may name the approver (dev stack, auth proxy)
 
 
 def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +58,11 @@ def test_api_keys_from_variable_and_file(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "env-key-1" not in repr(load_settings())  # keys never show in a repr or a log line
 
 
+def test_approver_headers_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XORB_APPROVER_HEADERS", " Refuse ")
+    assert load_settings().approver_headers == "refuse"
+
+
 def test_webhook_urls_under_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XORB_NOTIFY_WEBHOOK_URL", "https://hooks.example/a")
     assert load_settings().webhook_urls == ["https://hooks.example/a"]
@@ -78,6 +84,7 @@ def test_webhook_urls_under_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
         ("XORB_ALERT_MAX_BYTES", "10", "greater than or equal to 1024"),
         ("XORB_NOTIFY_WEBHOOK_URLS", "ftp://x", "http(s) URLs, got 'ftp://x'"),
         ("LOG_FORMAT", "xml", "got 'xml'"),
+        ("XORB_APPROVER_HEADERS", "never", "expected 'trust' or 'refuse', got 'never'"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(

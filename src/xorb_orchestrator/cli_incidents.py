@@ -1,6 +1,10 @@
 """`xorb incidents approve|deny INCIDENT STEP`: decide a playbook approval through the API.
 
-The API knows people only by the headers it is sent (X-Xorb-Approver, X-Xorb-Roles); see docs/playbooks.md.
+Who you are (docs/approvals.md): with a person-bound API key the API knows your name and roles, so `--as` and
+`--role` are not needed (`--as` may repeat the key's name, `--role` may narrow its roles; anything else is
+refused). With a service key the API takes the name and roles from the X-Xorb-Approver / X-Xorb-Roles headers
+this command sends (`--as`, default your login name; `--role`), as long as the server runs with
+XORB_APPROVER_HEADERS=trust.
 """
 
 from __future__ import annotations
@@ -78,24 +82,38 @@ def _decide(
     approve: bool, incident: str, step: str, comment: str, name: str | None, roles: list[str] | None,
     iteration: int | None, api_url: str | None, api_key: str | None,
 ) -> None:  # fmt: skip
-    approver = name or getpass.getuser()
-    headers = {"X-Xorb-Approver": approver, "X-Xorb-Roles": ",".join(roles or [])}
     body = {"step": step, "approve": approve, "comment": comment, "iteration": iteration}
-    status, data = call_api(
-        "POST", f"/v1/incidents/{incident}/approvals", api_url=api_url, api_key=api_key, body=body, headers=headers
-    )
+    path = f"/v1/incidents/{incident}/approvals"
+    headers = {"X-Xorb-Roles": ",".join(roles)} if roles else {}
+    if name:
+        headers["X-Xorb-Approver"] = name
+    status, data = call_api("POST", path, api_url=api_url, api_key=api_key, body=body, headers=headers)
+    if status == 422 and not name and isinstance(data, dict) and data.get("error") == "missing_approver":
+        # A service key: the API needs to be told who decides (nothing was recorded); default to the login name.
+        headers["X-Xorb-Approver"] = getpass.getuser()
+        status, data = call_api("POST", path, api_url=api_url, api_key=api_key, body=body, headers=headers)
     if status != 200:
         raise fail(error_text(data))
     verb = "approved" if approve else "denied"
     typer.echo(
-        f"{approver} {verb} step {step!r} of {incident}: {data['outcome']} "
+        f"{data['approver']} {verb} step {step!r} of {incident}: {data['outcome']} "
         f"({data['approvals']} of {data['required']} approvals)"
     )
 
 
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why; recorded with the vote.")]
-As = Annotated[str | None, typer.Option("--as", help="Who decides (default: your login name).", show_default=False)]
-Role = Annotated[list[str] | None, typer.Option("--role", help="A role you hold (repeat for several).")]
+As = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Who decides, when the API key is not bound to a person (default: your login name).",
+        show_default=False,
+    ),
+]
+Role = Annotated[
+    list[str] | None,
+    typer.Option("--role", help="A role you hold (repeat for several; default: the roles of a person-bound key)."),
+]
 Iteration = Annotated[int | None, typer.Option(help="The for_each item, when the step waits in several.")]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,9 +138,12 @@ class ToolStack:
 
 
 @asynccontextmanager
-async def tool_stack(temporal_address: str, redis_url: str) -> AsyncIterator[ToolStack]:
+async def tool_stack(
+    temporal_address: str, redis_url: str, extra: Callable[[ToolServer], dict[str, object]] | None = None
+) -> AsyncIterator[ToolStack]:
     """The real service (worker + API) with the bundled playbooks, the tools on a ToolServer (any port of
-    127.0.0.1 allowed), notifications to a WebhookSink, and every other http:// host proxied to the ToolServer."""
+    127.0.0.1 allowed), notifications to a WebhookSink, and every other http:// host proxied to the ToolServer.
+    `extra(tools)` gives more settings (they win), e.g. inputs naming the ToolServer's URL."""
     refuse: list[str] = []
     tools = ToolServer().start()
     sink = WebhookSink(on_request=lambda item: 400 if any(r in str(item["body"]) for r in refuse) else None).start()
@@ -149,7 +152,7 @@ async def tool_stack(temporal_address: str, redis_url: str) -> AsyncIterator[Too
         redis_url,
         XORB_NOTIFY_WEBHOOK_URLS=sink.url,
         XORB_HTTP_ALLOWED_HOSTS=f"127.0.0.1,{CACAO_HOSTS}",
-        XORB_PLAYBOOKS_DIR=str(PLAYBOOKS_DIR),
+        **({"XORB_PLAYBOOKS_DIR": str(PLAYBOOKS_DIR)} | (extra(tools) if extra else {})),
     )
     try:
         with pytest.MonkeyPatch.context() as env:  # read by the worker's HTTP client when the service starts

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.exceptions import RedisError
 from temporalio import activity
 
+from xorb_orchestrator.activities.registry import action_flags
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
@@ -13,6 +16,8 @@ from xorb_orchestrator.models.plan import Plan
 from xorb_orchestrator.models.workflow_io import EnrichInput, PlanInput, PublishInput
 from xorb_orchestrator.services.enrichment import enrich
 from xorb_orchestrator.services.planning import plan_response
+from xorb_orchestrator.services.playbook_selection import choose_playbook
+from xorb_orchestrator.services.playbooks import load_usable
 
 _TRANSITION_COUNTERS = {
     "started": metrics.INCIDENTS_STARTED,
@@ -25,6 +30,7 @@ class IncidentActivities:
     def __init__(self, settings: Settings, cache: IncidentCache) -> None:
         self._settings = settings
         self._cache = cache
+        self._reported: set[str] = set()  # playbook file problems already logged (once each, not per incident)
 
     @activity.defn(name="incident.enrich")
     async def enrich_incident(self, request: EnrichInput) -> Enrichment:
@@ -32,7 +38,22 @@ class IncidentActivities:
 
     @activity.defn(name="incident.plan")
     async def plan_incident(self, request: PlanInput) -> Plan:
-        return plan_response(request, self._settings.webhook_urls)
+        """The selected playbook pinned into the plan (content, hash, inputs), else the built-in notify plan."""
+        flags = action_flags()
+        catalog, problems = await asyncio.to_thread(load_usable, self._settings.playbooks_dir, flags)
+        for problem in problems:
+            if problem not in self._reported:
+                self._reported.add(problem)
+                activity.logger.warning("playbook left out of planning: %s", problem)
+        selection = choose_playbook(
+            request.techniques,
+            request.observables,
+            catalog.playbooks(),
+            self._settings.configured_playbook_inputs,
+            allowed=self._settings.auto_playbook_ids,
+            mutating_actions=[name for name, mutating in flags.items() if mutating],
+        )
+        return plan_response(request, self._settings.webhook_urls, selection)
 
     @activity.defn(name="incident.publish")
     async def publish_incident(self, request: PublishInput) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import Depends, FastAPI
 
 from xorb_orchestrator import __version__
@@ -16,9 +18,11 @@ from xorb_orchestrator.api import (
 from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
+from xorb_orchestrator.config.api_keys import ApiKeyEntry
 
 
-def create_app(svc: Services, api_keys: list[str]) -> FastAPI:
+def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry | str]) -> FastAPI:
+    """The app; `api_keys` are the accepted keys (a plain string is a service key, not bound to a person)."""
     app = FastAPI(
         title="xorb-orchestrator",
         version=__version__,

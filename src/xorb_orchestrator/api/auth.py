@@ -1,38 +1,59 @@
-"""Bearer API keys: compared in constant time, never logged."""
+"""Bearer API keys: compared in constant time, never logged; a key may belong to a person (see docs/approvals.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from collections.abc import Iterable
 
 from fastapi import Request
 
 from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.config.api_keys import ApiKeyEntry, Person
+
+
+def _digest(key: str) -> bytes:
+    # Comparing fixed-length digests keeps the comparison's time independent of the keys' lengths too.
+    return hashlib.sha256(key.encode()).digest()
 
 
 class ApiKeys:
-    def __init__(self, keys: list[str]) -> None:
-        self._keys = [k.encode() for k in keys]
+    """The accepted keys. Built from ApiKeyEntry (a key and who holds it) or plain strings (service keys)."""
+
+    def __init__(self, keys: Iterable[ApiKeyEntry | str]) -> None:
+        entries = [ApiKeyEntry(k) if isinstance(k, str) else k for k in keys]
+        self._keys = [(_digest(entry.secret), entry.person) for entry in entries]
 
     def __repr__(self) -> str:  # never show the keys, even in a debugger or a log of app.state
         return f"ApiKeys(<{len(self._keys)} keys>)"
 
-    def accepts(self, presented: str) -> bool:
-        candidate = presented.encode()
+    def match(self, presented: str) -> tuple[bool, Person | None]:
+        """(accepted, the person the key belongs to or None for a service key)."""
+        candidate = _digest(presented)
         # Check every key so the time taken does not reveal which (if any) matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(candidate, key)
-        return matched
+        matched, holder = False, None
+        for key, person in self._keys:
+            if hmac.compare_digest(candidate, key):
+                matched, holder = True, person
+        return matched, holder
+
+    def accepts(self, presented: str) -> bool:
+        return self.match(presented)[0]
 
 
-async def require_api_key(request: Request) -> None:
-    """FastAPI dependency for every /v1 route."""
+async def require_api_key(request: Request) -> Person | None:
+    """FastAPI dependency for every /v1 route: 401 without a valid key. Returns the key's person (None for a
+    service key), also kept in `request.state.person`; a route that needs it declares
+    `person: Person | None = Depends(require_api_key)`, which FastAPI resolves once per request."""
     keys: ApiKeys = request.app.state.api_keys
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or not keys.accepts(token.strip()):
+    accepted, person = keys.match(token.strip()) if scheme.lower() == "bearer" and token.strip() else (False, None)
+    if not accepted:
         raise ApiError(
             401,
             "unauthorized",
             "missing or invalid API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.person = person
+    return person

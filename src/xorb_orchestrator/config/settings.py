@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from xorb_orchestrator.config.api_keys import ApiKeyEntry, ApiKeyError, merge_keys, parse_env_keys, parse_key_file
+from xorb_orchestrator.config.playbook_inputs import parse_auto_playbooks, parse_playbook_inputs
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535, alias="XORB_API_PORT")
     api_keys: str | None = Field(None, alias="XORB_API_KEYS", repr=False)
     api_key_file: Path | None = Field(None, alias="XORB_API_KEY_FILE")
+    # Whether a service key (one not bound to a person) may name the approver in X-Xorb-Approver/X-Xorb-Roles:
+    # "trust" (the dev stack, or a proxy that authenticates people and sets the headers) or "refuse".
+    approver_headers: Literal["trust", "refuse"] = Field("trust", alias="XORB_APPROVER_HEADERS")
     alert_max_bytes: int = Field(1_048_576, ge=1024, alias="XORB_ALERT_MAX_BYTES")
     # Where `xorb alerts send|follow` find the API, and the key they present.
     client_api_url: str = Field("http://127.0.0.1:8000", alias="XORB_API_URL")
@@ -68,13 +74,17 @@ class Settings(BaseSettings):
     http_allowed_hosts: str = Field("", alias="XORB_HTTP_ALLOWED_HOSTS")
     # Where the playbooks live (the catalog the API lists, validates against and runs by id).
     playbooks_dir: Path = Field(Path("playbooks"), alias="XORB_PLAYBOOKS_DIR")
+    # Playbooks that may respond to incidents on their own ("all", "none" or ids), and the inputs the
+    # deployment gives them (JSON: {"<playbook id or *>": {"<input>": value}}): see playbook_selection.
+    auto_playbooks: str = Field("all", alias="XORB_AUTO_PLAYBOOKS")
+    playbook_inputs: str = Field("", alias="XORB_PLAYBOOK_INPUTS", repr=False)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "approver_headers", mode="before")
     @classmethod
     def _format_lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -121,6 +131,21 @@ class Settings(BaseSettings):
         parse_allowed_hosts(value)
         return value
 
+    @field_validator("playbook_inputs")
+    @classmethod
+    def _playbook_inputs(cls, value: str) -> str:
+        parse_playbook_inputs(value)
+        return value
+
+    @property
+    def configured_playbook_inputs(self) -> dict[str, dict[str, Any]]:
+        return parse_playbook_inputs(self.playbook_inputs)
+
+    @property
+    def auto_playbook_ids(self) -> frozenset[str] | None:
+        """XORB_AUTO_PLAYBOOKS: None when every playbook may respond on its own."""
+        return parse_auto_playbooks(self.auto_playbooks)
+
     @property
     def http_allowed(self) -> list[tuple[str, int | None]]:
         """XORB_HTTP_ALLOWED_HOSTS as (lower-case host, port or None for any port)."""
@@ -149,14 +174,25 @@ class Settings(BaseSettings):
         return _split(self.notify_webhook_urls)
 
     def load_api_keys(self) -> list[str]:
-        """The accepted bearer keys, from XORB_API_KEYS and XORB_API_KEY_FILE (one key a line)."""
-        keys = _split(self.api_keys or "")
-        if self.api_key_file is not None:
-            for line in self.api_key_file.read_text(encoding="utf-8").splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    keys.append(line)
-        return keys
+        """The accepted bearer keys (load_api_key_entries says who holds each)."""
+        return [entry.secret for entry in self.load_api_key_entries()]
+
+    def load_api_key_entries(self) -> list[ApiKeyEntry]:
+        """The accepted keys and the person each belongs to, from XORB_API_KEYS (service keys, comma-separated)
+        and XORB_API_KEY_FILE (`<key>` or `<key> <person> [<role>,...]` a line). SettingsError names the
+        variable, file and line that are wrong, never the key."""
+        try:
+            entries = parse_env_keys(self.api_keys or "")
+            if self.api_key_file is not None:
+                try:
+                    text = self.api_key_file.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                    raise ApiKeyError(f"XORB_API_KEY_FILE: cannot read {self.api_key_file} ({reason})") from None
+                entries += parse_key_file(text, self.api_key_file)
+            return merge_keys(entries)
+        except ApiKeyError as exc:
+            raise SettingsError(f"invalid configuration: {exc}") from None
 
 
 DEFAULT_CORRELATION_FIELDS = ("rule", "primary")

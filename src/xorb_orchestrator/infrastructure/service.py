@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 from xorb_orchestrator.api.app import create_app
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.config import Settings, SettingsError
+from xorb_orchestrator.config.api_keys import ApiKeyEntry
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.temporal import connect, ensure_search_attributes, sdk_runtime
 from xorb_orchestrator.infrastructure.worker import build_worker
@@ -38,8 +39,8 @@ class Roles:
     api: bool = True
 
 
-def required_api_keys(settings: Settings) -> list[str]:
-    keys = settings.load_api_keys()
+def required_api_keys(settings: Settings) -> list[ApiKeyEntry]:
+    keys = settings.load_api_key_entries()
     if not keys:
         raise SettingsError(
             "XORB_API_KEYS: no API key configured; set XORB_API_KEYS or XORB_API_KEY_FILE "

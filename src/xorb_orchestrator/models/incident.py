@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import Plan
+from xorb_orchestrator.models.run_records import PlaybookRunState
+from xorb_orchestrator.models.step_status import StepStatus
 
 
 class IncidentStatus(StrEnum):
@@ -23,14 +25,6 @@ class IncidentStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (IncidentStatus.COMPLETED, IncidentStatus.FAILED)
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 class StepRun(BaseModel):
@@ -65,7 +59,10 @@ class IncidentView(BaseModel):
     techniques: list[str] = Field(default_factory=list)
     enrichment: Enrichment | None = None
     plan: Plan | None = None
-    steps: list[StepRun] = Field(default_factory=list)
+    steps: list[StepRun] = Field(default_factory=list, description="The built-in plan's steps (no playbook).")
+    playbook_run: PlaybookRunState | None = Field(
+        None, description="The playbook run responding to this incident: each of its steps, approvals, undo."
+    )
     # The first few alerts as the detector sent them, for the analyst; bounded so storms stay small.
     samples: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None

@@ -18,14 +18,17 @@ from xorb_orchestrator.infrastructure.incident_client import (
     list_incident_ids,
     query_incident,
 )
+from xorb_orchestrator.infrastructure.playbook_client import run_state
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
+from xorb_orchestrator.models.run_records import RunStatus
 from xorb_orchestrator.models.severity import Severity
 
 INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}(-\d{8}T\d{6})?$")
 # A cached view of an unfinished incident older than this is re-read from Temporal, in case an
 # update was missed while Redis was away.
 STALE_AFTER = timedelta(seconds=30)
+_UNDER_WAY = (RunStatus.PENDING, RunStatus.RUNNING)  # the run may have started since the view was written
 
 
 class BadRequest(ValueError):
@@ -46,9 +49,20 @@ async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -
     if not INCIDENT_ID.match(incident_id):
         raise IncidentNotFound(incident_id)
     cached = (await cache.get_many([incident_id])).get(incident_id)
-    if cached is not None and _fresh(cached):
-        return cached
-    return await query_incident(client, incident_id)
+    view = cached if cached is not None and _fresh(cached) else await query_incident(client, incident_id)
+    return await with_live_playbook(client, view)
+
+
+async def with_live_playbook(client: Client, view: IncidentView) -> IncidentView:
+    """While its playbook runs, the incident shows the run's live progress (steps, pending approvals), read
+    from the run itself: the incident records the run's steps only when it ends."""
+    run = view.playbook_run
+    if view.status.finished or run is None or run.workflow_id is None or run.status not in _UNDER_WAY:
+        return view
+    live = await run_state(client, run.workflow_id)
+    if live is not None:
+        view.playbook_run = live
+    return view
 
 
 def visibility_query(status: str | None, severity: str | None, task_queue: str | None = None) -> str:

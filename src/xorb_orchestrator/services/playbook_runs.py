@@ -21,9 +21,9 @@ from xorb_orchestrator.activities.registry import action_flags, action_specs
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import playbook_client as runs
 from xorb_orchestrator.models.alert import AlertEnvelope
-from xorb_orchestrator.models.generic_alert import OBSERVABLE_KEYS, GenericAlert
+from xorb_orchestrator.models.generic_alert import GenericAlert
 from xorb_orchestrator.models.incident import IncidentView
-from xorb_orchestrator.models.playbook import InputType, Playbook, PlaybookError, PlaybookInvalid, parse_playbook
+from xorb_orchestrator.models.playbook import Playbook, PlaybookError, PlaybookInvalid, parse_playbook
 from xorb_orchestrator.models.playbook import validate_playbook as check_playbook
 from xorb_orchestrator.models.playbook.cacao import is_cacao, load_cacao
 from xorb_orchestrator.models.playbook_run import (
@@ -33,6 +33,7 @@ from xorb_orchestrator.models.playbook_run import (
     PlaybookRunInput,
     PlaybookRunResult,
 )
+from xorb_orchestrator.services.playbook_selection import inputs_from_observables
 from xorb_orchestrator.services.playbooks import PlaybookCatalog, load_catalog
 from xorb_orchestrator.workflows.incident_state import open_incident
 
@@ -95,17 +96,8 @@ def incident_from_alert(alert: Any, incident_id: str) -> IncidentView:
 
 
 def inputs_from_incident(playbook: Playbook, incident: IncidentView, given: dict[str, Any]) -> dict[str, Any]:
-    """`given`, plus each declared input named like an alert observable key (ip, src_ip, user, url, hostname ...)
-    that was not given, taken from the incident's observables of that type and role (a list input: all)."""
-    inputs = dict(given)
-    for name, spec in playbook.inputs.items():
-        if name in inputs or name not in OBSERVABLE_KEYS:
-            continue
-        kind, role = OBSERVABLE_KEYS[name]
-        values = [o.value for o in incident.observables if o.type == kind and (role is None or o.role == role)]
-        if values:
-            inputs[name] = values if spec.type is InputType.LIST else values[0]
-    return inputs
+    """`given`, plus inputs named like an alert observable key taken from the incident (see playbook_selection)."""
+    return inputs_from_observables(playbook, incident.observables, given)
 
 
 def dry_run_mutating() -> list[str]:

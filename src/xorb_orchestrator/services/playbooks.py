@@ -175,3 +175,34 @@ def _parse(path: Path) -> FileReport:
         return FileReport(path, read_playbook(path))
     except PlaybookInvalid as exc:
         return FileReport(path, errors=exc.errors)
+
+
+# Planning reads the directory once per incident: a storm of new incidents must not re-parse unchanged files.
+_usable_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], PlaybookCatalog, list[str]]] = {}
+
+
+def load_usable(directory: Path, actions: Mapping[str, bool] | None = None) -> tuple[PlaybookCatalog, list[str]]:
+    """The valid playbooks of `directory` (none when it is missing) and one message per problem of the files
+    left out. Re-read only when a file's name, size or modification time changed."""
+    if not directory.is_dir():
+        return PlaybookCatalog({}), []
+    files = playbook_files([directory])
+    try:
+        signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    except OSError:
+        signature = ()
+    key = directory.resolve()
+    cached = _usable_cache.get(key)
+    if cached is not None and signature and cached[0] == signature:
+        return cached[1], cached[2]
+    reports = check_files(files, actions)
+    usable = PlaybookCatalog(
+        {
+            report.playbook.id: CatalogEntry(report.playbook, report.playbook.content_sha256(), report.path)
+            for report in reports
+            if report.ok and report.playbook is not None
+        }
+    )
+    problems = [message for report in reports for message in report.messages()]
+    _usable_cache[key] = (signature, usable, problems)
+    return usable, problems

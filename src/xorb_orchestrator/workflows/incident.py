@@ -1,7 +1,8 @@
 """IncidentWorkflow: one incident from its first alert to its closed response.
 
 record alert -> enrich -> plan (typed Plan, kept in history) -> wait for a response slot ->
-run the plan's steps -> release the slot -> linger so related alerts join -> close.
+run the plan's playbook as a child workflow (or its built-in steps) -> release the slot ->
+linger so related alerts join -> close.
 Workflow id `incident-<correlation key>`: a re-delivered alert can never open a second incident.
 """
 
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SlotRequest,
     )
     from xorb_orchestrator.workflows import policies
+    from xorb_orchestrator.workflows.incident_playbook import RUNS_PLAYBOOKS, planned_run, run_playbook
     from xorb_orchestrator.workflows.incident_state import add_alert, observable_keys, open_incident, remember
     from xorb_orchestrator.workflows.playbook_actions import failed_attempts
     from xorb_orchestrator.workflows.search import SEVERITY_ATTR, STATUS_ATTR
@@ -124,15 +126,20 @@ class IncidentWorkflow:
             start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
             retry_policy=policies.BOOKKEEPING_RETRY,
         )
-        view.plan = plan
-        view.steps = [StepRun(id=step.id, action=step.action) for step in plan.steps]
+        view.plan = plan.model_copy(update={"run": None})  # the pinned playbook stays in history, not in the view
+        # A plan without a playbook (every history from before playbooks) never reaches `patched`.
+        pinned = plan.run if plan.run is not None and workflow.patched(RUNS_PLAYBOOKS) else None
+        if pinned is not None:
+            view.playbook_run = planned_run(view, pinned)
+        else:
+            view.steps = [StepRun(id=step.id, action=step.action) for step in plan.steps]
         self._set_status(IncidentStatus.WAITING)
         await self._publish()
         await self._acquire_slot(view)
         try:
             self._set_status(IncidentStatus.RUNNING)
             await self._publish()
-            failed = await self._run_steps(view, plan)
+            failed = await (run_playbook(view, pinned) if pinned is not None else self._run_steps(view, plan))
         except (Exception, asyncio.CancelledError):
             # Not `finally`: that would also run when the worker evicts the workflow from its cache.
             await self._release_slot(view.incident_id)

@@ -55,6 +55,8 @@ class PlaybookWorkflow:
     def state(self) -> PlaybookRunState:
         return PlaybookRunState(
             playbook_id=self._request.playbook.id,
+            workflow_id=workflow.info().workflow_id,
+            playbook_sha256=self._request.playbook_sha256,
             status=self._status,
             dry_run=self._request.dry_run,
             steps=self._records,

@@ -7,11 +7,14 @@ Validation checks references against these names; the interpreter builds the con
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from xorb_orchestrator.models.incident import IncidentView, StepStatus
+from xorb_orchestrator.models.step_status import StepStatus
+
+if TYPE_CHECKING:  # the incident's model holds playbook runs: imported for typing only, never at run time
+    from xorb_orchestrator.models.incident import IncidentView
 
 CONTEXT_NAMES = ("inputs", "incident", "steps", "item")
 INCIDENT_FIELDS = (
@@ -49,7 +52,7 @@ class StepState(BaseModel):
 
 def incident_context(incident: IncidentView | Mapping[str, Any]) -> dict[str, Any]:
     """The `incident` map: id, title, severity, severity_id, source, rule, observables, techniques, alert_count."""
-    if isinstance(incident, IncidentView):
+    if not isinstance(incident, Mapping):  # an IncidentView
         return {
             "id": incident.incident_id,
             "title": incident.title,

@@ -6,14 +6,16 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.playbook.context import StepState, expression_context
 from xorb_orchestrator.models.playbook.metadata import PlaybookMetadata
 from xorb_orchestrator.models.playbook.steps import ApprovalStep, ForEachStep, Step, StepBase
+
+if TYPE_CHECKING:
+    from xorb_orchestrator.models.incident import IncidentView
 
 
 @dataclass(frozen=True)
