@@ -44,7 +44,7 @@ CATALOG = {
                 "T1571",
                 inputs="src_ip: {type: string, required: true}, fw: {type: string, required: true}",
             )
-        ),  # noqa: E501
+        ),
     )
 }
 SRC = Observable(type=ObservableType.IP, value="203.0.113.9", role="src")
