@@ -357,10 +357,23 @@ async def test_http_request_refuses_hosts_not_allowed(tool: ToolServer, http: ht
     )
     error = await action_fails(other, "http.request", {"url": "https://evil.example/x"})
     assert "host 'evil.example' is not in XORB_HTTP_ALLOWED_HOSTS" in error.message
-    # A dry run checks the allowlist too: it validates everything, it only skips the effect.
-    with pytest.raises(ApplicationError, match="not in XORB_HTTP_ALLOWED_HOSTS"):
-        await run_action(other, "http.request", {"url": tool.url("/ok"), "method": "POST"}, dry_run=True)
+    # A dry run checks the allowlist too, and says what a real run would trip on, without stopping there.
+    for method in ("POST", "GET"):
+        result = await run_action(other, "http.request", {"url": tool.url("/ok"), "method": method}, dry_run=True)
+        assert result.outcome == "simulated"
+        assert result.details["warning"] == (
+            f"not called: http.request: host '127.0.0.1:{tool.port}' is not in XORB_HTTP_ALLOWED_HOSTS "
+            "(api.example, 127.0.0.1:1); a real run would fail here"
+        )
     assert tool.calls == []
+
+
+async def test_a_dry_run_lookup_that_fails_is_a_warning(tool: ToolServer, http: httpx.AsyncClient) -> None:
+    deps = ActionDeps(settings_for(XORB_HTTP_ALLOWED_HOSTS="127.0.0.1"), http)
+    result = await run_action(deps, "http.request", {"url": tool.url("/missing")}, dry_run=True)
+    assert result.outcome == "simulated" and result.details["warning"].startswith("the lookup failed: GET ")
+    assert result.details["warning"].endswith("a real run would fail here")
+    assert [c["path"] for c in tool.calls] == ["/missing"]  # a lookup really runs in a dry run
 
 
 async def test_http_request_4xx_is_not_retried_5xx_and_timeouts_are(tool: ToolServer, http: httpx.AsyncClient) -> None:

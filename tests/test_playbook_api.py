@@ -114,6 +114,48 @@ async def test_dry_run_of_an_inline_playbook_reports_branches_and_args(stack: To
     assert stack.sink.bodies() == [] and stack.tools.calls == []
 
 
+LOOKS_UP = playbook(
+    """
+id: looks-up
+name: Looks up a host nobody allowed
+version: "1"
+inputs: {ip: {type: string, required: true}}
+steps:
+  - id: lookup
+    action: http.request
+    args: {method: GET, url: "http://ti.not-allowed.example/v1/ip/${{ inputs.ip }}"}
+  - id: bad
+    if: "steps.lookup.result.body.score > 80"
+    then: [{id: block, action: http.request, args: {method: POST, url: "http://fw.not-allowed.example/block"}}]
+    else: [{id: tell, action: notify.webhook, args: {text: "not blocked"}}]
+  - id: escalate
+    when: "steps.lookup.result.body.score > 95"
+    action: notify.webhook
+    args: {text: "page"}
+"""
+)
+
+
+async def test_a_dry_run_that_cannot_look_up_goes_on_with_warnings_and_calls_nothing(stack: ToolStack) -> None:
+    body = {"playbook": LOOKS_UP.model_dump(mode="json", by_alias=True, exclude_none=True), "alert": ALERT}
+    response = await stack.svc.http.post("/v1/playbooks/dry-run", json=body)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["status"] == "completed"
+    steps = {step["id"]: step for step in report["steps"]}
+    assert list(steps) == ["lookup", "bad", "tell", "escalate"]
+    assert steps["lookup"]["simulated"] and steps["lookup"]["result"]["warning"] == (
+        "not called: http.request: host 'ti.not-allowed.example' is not in XORB_HTTP_ALLOWED_HOSTS "
+        "(127.0.0.1, tip.test.local, fw.test.local:8443, tickets.test.local); a real run would fail here"
+    )
+    assert steps["bad"]["decision"] == "else"
+    assert steps["bad"]["result"]["warning"].startswith("dry run: could not evaluate the choice (")
+    assert steps["bad"]["result"]["warning"].endswith("); took the else branch")
+    assert steps["escalate"]["status"] == "skipped"
+    assert steps["escalate"]["result"]["warning"].startswith("dry run: could not evaluate `when` (")
+    assert stack.sink.bodies() == [] and stack.tools.calls == []
+
+
 async def expect(response: Any, status: int, error: str, text: str = "") -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()

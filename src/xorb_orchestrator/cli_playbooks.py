@@ -173,7 +173,9 @@ def _inputs(pairs: list[str], declared: dict[str, str]) -> dict[str, Any]:
 
 def dry_run_text(report: dict[str, Any]) -> str:
     """The dry run for people: one line per step in the order they ran, then the branch decisions."""
-    lines = [f"dry run of {report['playbook_id']} ({report['playbook_sha256'][:12]}): {report['status']}"]
+    warnings = sum(1 for step in report.get("steps", []) if (step.get("result") or {}).get("warning"))
+    noted = f" with {warnings} warning(s): a real run may go otherwise" if warnings else ""
+    lines = [f"dry run of {report['playbook_id']} ({report['playbook_sha256'][:12]}): {report['status']}{noted}"]
     for number, step in enumerate(report.get("steps", []), start=1):
         what = step.get("action") or step["kind"]
         iteration = f"[{step['iteration']}]" if step.get("iteration") is not None else ""
@@ -183,6 +185,8 @@ def dry_run_text(report: dict[str, Any]) -> str:
         lines.append(f"{number:3}. {step['id']}{iteration}  {what}  {outcome}{decision}{args}")
         if step.get("error"):
             lines.append(f"     error: {step['error']}")
+        if (step.get("result") or {}).get("warning"):
+            lines.append(f"     warning: {step['result']['warning']}")
     if report.get("error"):
         lines.append(f"error: {report['error']}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from xorb_orchestrator.activities.action_support import action_args, action_attempt, action_error, simulated
 from xorb_orchestrator.activities.registry import register_action
@@ -101,6 +102,16 @@ SPEC = ActionSpec(
 )
 
 
+def _dry_run_warning(args: HttpRequestArgs, warning: str) -> ActionResult:
+    """A dry run's stand-in for a call it could not make: simulated, with why (the run goes on)."""
+    return ActionResult(
+        outcome="simulated",
+        reason=f"dry run: {warning}",
+        attempt=activity.info().attempt,
+        details={"args": args.model_dump(mode="json", by_alias=True, exclude_none=True), "warning": warning},
+    )
+
+
 def refusal(url: str, allowed: list[tuple[str, int | None]]) -> str | None:
     """Why `url` may not be called under XORB_HTTP_ALLOWED_HOSTS, or None when it may."""
     parts = urlsplit(url)
@@ -126,9 +137,19 @@ class HttpRequestActivities:
         args = action_args(SPEC, request)
         why = refusal(args.url, self._allowed)
         if why is not None:
+            if request.dry_run:  # show the whole path, and what a real run would trip on
+                return _dry_run_warning(args, f"not called: {why}; a real run would fail here")
             raise action_error(why, error_type="InvalidInput", retryable=False)
         if (result := simulated(SPEC, args, request)) is not None:
             return result
+        if request.dry_run:
+            try:
+                return await self._lookup(args, request)
+            except ApplicationError as exc:
+                return _dry_run_warning(args, f"the lookup failed: {exc.message}; a real run would fail here")
+        return await self._lookup(args, request)
+
+    async def _lookup(self, args: HttpRequestArgs, request: ActionInput) -> ActionResult:
         headers = {"User-Agent": "xorb-orchestrator", **args.headers}
         if not any(name.lower() == "idempotency-key" for name in headers):
             # Keyed by workflow id + step id (not run id): a retried POST can be recognised by the receiver.

@@ -118,6 +118,11 @@ def choose_block(step: IfStep | SwitchStep, context: Mapping[str, Any]) -> tuple
     return step.select(evaluate(step.switch, context))
 
 
+def fallback_block(step: IfStep | SwitchStep) -> tuple[str, list[Step]]:
+    """The branch a dry run takes when it cannot evaluate the choice (it reads a simulated result): else/default."""
+    return ("else", step.else_) if isinstance(step, IfStep) else ("default", step.default)
+
+
 def loop_items(step: ForEachStep, context: Mapping[str, Any]) -> list[Any]:
     """The items of a for_each; StepFailure before any item runs when there are more than max_items."""
     items = evaluate_list(step.for_each, context)

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         StepFailure,
         choose_block,
+        fallback_block,
         instance_key,
         loop_items,
         should_run,
@@ -72,6 +73,8 @@ with workflow.unsafe.imports_passed_through():
 # A step body's end: its state, and a goto target when a nested list jumped out of it.
 Ran = tuple[StepState, str | None]
 EXPECTED_FAILURES = (StepFailure, ExpressionError, InputError, ActivityError, ChildWorkflowError, TimeoutError)
+# workflow.patched id: a dry run that cannot evaluate a choice (it reads a simulated result) goes on with a warning.
+DRY_RUN_GUESSES = "dry-run-guesses"
 
 
 @dataclass
@@ -143,8 +146,8 @@ class StepRunner:
         scope.states[step.id] = StepState(status=StepStatus.RUNNING)
         jump = None
         try:
-            if not should_run(step, self.context(scope)):
-                state = StepState(status=StepStatus.SKIPPED)
+            if not self._should_run(step, scope, record):
+                state = StepState(status=StepStatus.SKIPPED, result=record.result)
                 record.decision = "when: false"
             else:
                 state, jump = await self._bounded(step, self._dispatch(step, scope, record))
@@ -163,6 +166,20 @@ class StepRunner:
         if state.status is StepStatus.FAILED:
             return Failed(step.id, state.error or "failed")
         return Jump(jump) if jump else Done()
+
+    def _should_run(self, step: StepBase, scope: Scope, record: StepRecord) -> bool:
+        """The step's `when`; in a dry run, one that reads a simulated result skips the step, with a warning."""
+        try:
+            return should_run(step, self.context(scope))
+        except ExpressionError as err:
+            if not self._guessing():
+                raise
+            record.result = {"warning": f"dry run: could not evaluate `when` ({err}); skipped the step"}
+            return False
+
+    def _guessing(self) -> bool:
+        # Only dry runs guess, so only their histories carry the marker; real runs fail the step as before.
+        return self.request.dry_run and workflow.patched(DRY_RUN_GUESSES)
 
     def _close(self, step: StepBase, scope: Scope, record: StepRecord, state: StepState) -> None:
         state.status = StepStatus.FAILED if state.status is StepStatus.RUNNING else state.status
@@ -235,9 +252,18 @@ class StepRunner:
         return StepState(status=StepStatus.COMPLETED, result=result.details), None
 
     async def _branch(self, step: IfStep | SwitchStep, scope: Scope, record: StepRecord) -> Ran:
-        decision, steps = choose_block(step, self.context(scope))
+        warning = None
+        try:
+            decision, steps = choose_block(step, self.context(scope))
+        except ExpressionError as err:
+            if not self._guessing():
+                raise
+            decision, steps = fallback_block(step)
+            warning = f"dry run: could not evaluate the choice ({err}); took the {decision} branch"
         record.decision = decision
-        result = {"branch": decision} if isinstance(step, IfStep) else {"case": decision}
+        result: dict[str, Any] = {"branch": decision} if isinstance(step, IfStep) else {"case": decision}
+        if warning:
+            result["warning"] = warning
         end = await self.run_list(steps, scope)
         if isinstance(end, Failed):
             raise StepFailure(end.describe(), state=StepState(status=StepStatus.FAILED, result=result))
