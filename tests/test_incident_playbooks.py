@@ -207,6 +207,8 @@ async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolS
         )
         assert response.status_code == 200, response.text
         assert response.json()["outcome"] == "approved"
+        scrape = (await stack.svc.http.get("/metrics")).text
+        assert 'xorb_approval_decisions_total{decision="approve",identity="header"}' in scrape
         done = await stack.svc.wait_for_incident(incident_id, timeout=30)
     finally:
         path.write_text(BEACON)
@@ -282,6 +284,9 @@ async def test_a_failing_step_undoes_the_two_before_it_in_reverse_order_once(sta
         ("/api/firewall/alias_util/delete/ransom", ""),
     ]
     assert stack.tools.state["falcon:contained"].isdisjoint({host}) and stack.tools.state["alias:ransom"] == set()
+    scrape = (await stack.svc.http.get("/metrics")).text
+    assert 'xorb_playbook_runs_finished_total{playbook="isolate-ransomware",status="failed"} 1.0' in scrape
+    assert 'xorb_compensations_total{status="completed"}' in scrape
 
 
 async def test_without_a_matching_playbook_the_built_in_plan_runs(stack: ToolStack) -> None:

@@ -60,6 +60,11 @@ class IncidentActivities:
         """Write the incident's view to the cache; count its transition once (on the first attempt)."""
         if request.transition and activity.info().attempt == 1:
             _TRANSITION_COUNTERS[request.transition].inc()
+            run = request.incident.playbook_run
+            if request.transition != "started" and run is not None:
+                metrics.PLAYBOOK_RUNS.labels(run.playbook_id, run.status.value).inc()
+                for undo in run.compensations:
+                    metrics.COMPENSATIONS.labels(undo.status).inc()
         try:
             return await self._cache.put(request.incident)
         except RedisError as exc:

@@ -21,6 +21,7 @@ from xorb_orchestrator.api.auth import require_api_key
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.config.api_keys import Person
+from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.playbook_client import ApprovalRejected
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.playbook_run import ApprovalDecision
@@ -148,6 +149,8 @@ async def decide(
         raise ApiError(409, "approval_refused", str(exc)) from None
     except TemporalUnavailable as exc:
         raise _unavailable(exc) from None
+    identity = "api_key" if person is not None else "header"
+    metrics.APPROVAL_DECISIONS.labels("approve" if body.approve else "deny", identity).inc()
     return {
         "incident_id": incident_id,
         "workflow_id": workflow_id,
@@ -155,7 +158,7 @@ async def decide(
         "iteration": receipt.iteration,
         "approver": name,
         "roles": held,
-        "identity": "api_key" if person is not None else "header",
+        "identity": identity,
         "approve": body.approve,
         "comment": body.comment,
         "approvals": receipt.approvals,

@@ -13,6 +13,11 @@ ALERTS_REJECTED = Counter("xorb_alerts_rejected", "Alerts refused by the API", [
 INCIDENTS_STARTED = Counter("xorb_incidents_started", "Incidents opened")
 INCIDENTS_COMPLETED = Counter("xorb_incidents_completed", "Incidents whose response completed")
 INCIDENTS_FAILED = Counter("xorb_incidents_failed", "Incidents whose response failed")
+PLAYBOOK_RUNS = Counter("xorb_playbook_runs_finished", "Playbook runs of incidents that ended", ["playbook", "status"])
+COMPENSATIONS = Counter("xorb_compensations", "Undo actions run when a playbook run failed, by status", ["status"])
+APPROVAL_DECISIONS = Counter(
+    "xorb_approval_decisions", "Approval decisions accepted through the API", ["decision", "identity"]
+)
 STEP_DURATION = Histogram(
     "xorb_step_duration_seconds",
     "Duration of one response step attempt",
