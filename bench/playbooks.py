@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"p95 {measured['latency_p95_s']:.3f} s; plan {', '.join(measured['playbooks'])}",
                 flush=True,
             )
+        result["parameters"] = {"incidents": args.incidents, "max_parallel_workflows": "default (10)"}
         result["phases"] = phases
         RESULTS_DIR.mkdir(exist_ok=True)
         out = RESULTS_DIR / f"playbooks-{stamp}.json"

@@ -1,52 +1,66 @@
-"""Record golden histories of the workflows as they are now: `python -m tests.golden.record`.
+"""Record golden histories of the incident workflows as they are now: `python -m tests.golden.record SUFFIX`.
 
-Run it only when a workflow change is meant to be incompatible (and old executions are drained);
-otherwise a failing replay test means the change needs `workflow.patched(...)`.
+Four alerts (distinct incidents) at once with MAX_PARALLEL_WORKFLOWS=2, so the response-slot coordinator queues
+and grants several; written as `incident_completed<SUFFIX>.json` (the first incident, built-in notify plan) and
+`response_slots<SUFFIX>.json` (the coordinator, closed by terminating it once the incidents are done).
+
+Recorded so far: `incident_completed.json` (bookkeeping as regular activities), `_local` (as local activities,
+patch `incident-local-bookkeeping`); `response_slots_sequential.json` (grants signalled one at a time) and
+`_concurrent` (patch `slots-concurrent-grants`). Record again only for a change meant to be incompatible (and old
+executions drained); otherwise a failing replay means the change needs `workflow.patched(...)`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 from temporalio.client import Client
 
 from tests.support.stack import RedisServer, make_settings, service, start_dev_temporal
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
+from xorb_orchestrator.models.slots import slot_coordinator_id
 
 HERE = Path(__file__).parent
-ALERTS = {
-    "incident_completed": {
-        "id": "golden-1",
+
+
+def alert(n: int) -> dict[str, object]:
+    return {
+        "id": f"golden-{n}",
         "title": "Outbound C2 beacon",
         "severity": "high",
         "source": "golden",
-        "rule": "c2-beacon",
-        "observables": {"src_ip": "10.0.0.5", "dest_ip": "203.0.113.10"},
+        "rule": f"c2-beacon-{n}",
+        "observables": {"src_ip": f"10.0.0.{n}", "dest_ip": "203.0.113.10"},
         "techniques": ["T1071.001"],
-    },
-}
+    }
 
 
-async def _save(client: Client, incident_id: str, name: str) -> None:
-    history = await client.get_workflow_handle(incident_id).fetch_history()
+async def _save(client: Client, workflow_id: str, name: str) -> None:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
     (HERE / f"{name}.json").write_text(history.to_json())
     print(f"wrote {name}.json ({len(history.events)} events)")
 
 
-async def main() -> None:
+async def main(suffix: str) -> None:
     env = await start_dev_temporal()
     redis = RedisServer(HERE)
     sink = WebhookSink().start()
     try:
         address = str(env.client.service_client.config.target_host)
-        settings = make_settings(address, redis.url, XORB_NOTIFY_WEBHOOK_URLS=f"{sink.url},{sink.url}")
+        settings = make_settings(
+            address, redis.url, XORB_NOTIFY_WEBHOOK_URLS=f"{sink.url},{sink.url}", MAX_PARALLEL_WORKFLOWS=2
+        )
         async with service(settings) as svc:
-            for name, alert in ALERTS.items():
-                incident_id = await svc.send_alert(alert)
+            ids = await asyncio.gather(*(svc.send_alert(alert(n)) for n in range(1, 5)))
+            for incident_id in ids:
                 await svc.wait_for_incident(incident_id)
-                await asyncio.sleep(1)  # linger 0: let the workflow close
-                await _save(env.client, incident_id, name)
+            await asyncio.sleep(1)  # linger 0: let the workflows close
+            await _save(env.client, ids[0], f"incident_completed{suffix}")
+            coordinator = env.client.get_workflow_handle(slot_coordinator_id(settings.temporal_task_queue))
+            await coordinator.terminate("golden history recorded")
+            await _save(env.client, coordinator.id, f"response_slots{suffix}")
     finally:
         sink.stop()
         redis.stop()
@@ -54,4 +68,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else ""))
