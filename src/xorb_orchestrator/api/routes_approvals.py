@@ -90,7 +90,7 @@ async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
     except TemporalUnavailable as exc:
         raise _unavailable(exc) from None
     items = []
-    for item in pending:
+    for item in pending.items:
         request = item.request
         items.append(
             {
@@ -108,7 +108,8 @@ async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
                 "votes": [vote.model_dump(mode="json") for vote in request.votes],
             }
         )
-    return {"items": items}
+    # Runs that could not be asked (no worker answered): their approvals are not listed, but they are not lost.
+    return {"items": items, "unanswered_runs": pending.silent}
 
 
 @router.post(
@@ -117,6 +118,7 @@ async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
     responses={
         403: {"description": "not an allowed approver, or the key cannot speak for that person"},
         409: {"description": "not waiting / refused"},
+        503: {"description": "Temporal unavailable, or no worker answered for the incident's run: retry"},
     },
 )
 async def decide(
@@ -143,6 +145,8 @@ async def decide(
         workflow_id, receipt = await playbook_runs.decide(svc.client, svc.settings, decision)
     except playbook_runs.NotWaiting as exc:
         raise ApiError(409, "not_waiting", str(exc)) from None
+    except playbook_runs.RunNotAnswering as exc:
+        raise ApiError(503, "run_not_answering", str(exc), headers={"Retry-After": "5"}) from None
     except playbook_runs.NotAllowed as exc:
         raise ApiError(403, "not_allowed", str(exc)) from None
     except ApprovalRejected as exc:

@@ -48,6 +48,10 @@ class NotWaiting(LookupError):
     """No running playbook of the incident waits for an approval of this step."""
 
 
+class RunNotAnswering(Exception):
+    """The incident's running playbook run could not be asked what it waits for (no worker answered)."""
+
+
 class NotAllowed(PermissionError):
     """The approver is neither named nor holds an allowed role."""
 
@@ -154,11 +158,18 @@ class PendingApproval:
     request: ApprovalRequest
 
 
-async def pending_approvals(
-    client: Client, settings: Settings, incident_id: str | None = None
-) -> list[PendingApproval]:
+@dataclass
+class PendingApprovals:
+    """The approvals waiting for people, and the running runs that could not say (no worker answered their
+    query: after a worker crash, until a worker is back)."""
+
+    items: list[PendingApproval]
+    silent: list[str]
+
+
+async def pending_approvals(client: Client, settings: Settings, incident_id: str | None = None) -> PendingApprovals:
     """Approvals waiting for people in the running playbook runs (of one incident, when given), oldest deadline
-    first. A run that cannot answer its query right now is left out."""
+    first, and the runs that did not answer."""
     prefix = f"playbook-{incident_id}-" if incident_id is not None else None
     ids = await runs.running_runs(client, settings.temporal_task_queue, prefix)
     states = await asyncio.gather(*(runs.run_state(client, workflow_id) for workflow_id in ids))
@@ -169,18 +180,25 @@ async def pending_approvals(
         for request in state.pending_approvals
         if incident_id is None or request.incident_id == incident_id
     ]
-    return sorted(found, key=lambda p: (p.request.deadline, p.workflow_id, p.request.step_id))
+    silent = [workflow_id for workflow_id, state in zip(ids, states, strict=True) if state is None]
+    return PendingApprovals(sorted(found, key=lambda p: (p.request.deadline, p.workflow_id, p.request.step_id)), silent)
 
 
 async def decide(client: Client, settings: Settings, decision: ApprovalDecision) -> tuple[str, ApprovalReceipt]:
-    """Send an approval decision to the run waiting for it: (workflow id, receipt). NotWaiting, NotAllowed, or
-    ApprovalRejected (the run's validator refused it: already decided, decided meanwhile ...)."""
-    waiting = await pending_approvals(client, settings, decision.incident_id)
+    """Send an approval decision to the run waiting for it: (workflow id, receipt). NotWaiting, RunNotAnswering,
+    NotAllowed, or ApprovalRejected (the run's validator refused it: already decided, decided meanwhile ...)."""
+    pending = await pending_approvals(client, settings, decision.incident_id)
+    waiting = pending.items
     matches = [
         p
         for p in waiting
         if p.request.step_id == decision.step_id and decision.iteration in (None, p.request.iteration)
     ]
+    if not matches and pending.silent:
+        raise RunNotAnswering(
+            f"the playbook run {pending.silent[0]} of incident {decision.incident_id} did not answer: no worker "
+            "is serving it right now (one is starting, or none is running); try again shortly"
+        )
     if not matches:
         steps = ", ".join(sorted({p.request.step_id for p in waiting})) or "none"
         raise NotWaiting(
