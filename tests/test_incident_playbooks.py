@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from typer.testing import CliRunner
 
-from tests.support.stack import RedisServer
+from tests.support.stack import API_KEY, RedisServer
 from tests.support.tool_servers import ToolServer, ToolStack, tool_stack
+from xorb_orchestrator.cli_incidents import incidents_app
 from xorb_orchestrator.models.playbook import parse_playbook_text
 
 pytestmark = pytest.mark.timeout(120)
@@ -184,6 +186,13 @@ async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolS
     assert approval["step_id"] == "approve-contain" and approval["playbook_id"] == "respond-beacon"
     assert approval["message"] == "Contain 2 host(s) talking to 203.0.113.9?"
     assert approval["workflow_id"] == f"playbook-{incident_id}-1"
+
+    # At the terminal, the SOC sees it waiting.
+    cli = ["approvals", "--api-url", stack.svc.base_url, "--api-key", API_KEY]
+    listed = await asyncio.to_thread(CliRunner().invoke, incidents_app, cli)
+    assert listed.exit_code == 0, listed.output
+    assert f"{incident_id}  approve-contain  (respond-beacon)  0 of 1 from role soc-lead; deadline " in listed.output
+    assert "    Contain 2 host(s) talking to 203.0.113.9?" in listed.output
 
     # While it waits, the incident shows the plan, the run's live steps and the approval it waits for.
     view = await incident(stack, incident_id)

@@ -1,4 +1,5 @@
-"""`xorb incidents approve|deny INCIDENT STEP`: decide a playbook approval through the API.
+"""`xorb incidents approvals` (what waits for people) and `xorb incidents approve|deny INCIDENT STEP` (decide one),
+through the API.
 
 Who you are (docs/approvals.md): with a person-bound API key the API knows your name and roles, so `--as` and
 `--role` are not needed (`--as` may repeat the key's name, `--role` may narrow its roles; anything else is
@@ -18,7 +19,7 @@ import typer
 from xorb_orchestrator.config import SettingsError, load_settings
 
 incidents_app = typer.Typer(
-    help="Incidents: approve or deny a playbook step waiting for approval.",
+    help="Incidents: list the approvals waiting for people; approve or deny one.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -145,3 +146,26 @@ def deny(
 ) -> None:
     """Deny a step waiting for approval: the playbook takes its deny path."""
     _decide(False, incident, step, comment, name, role, iteration, api_url, api_key)
+
+
+@incidents_app.command("approvals")
+def approvals(api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
+    """List the approvals waiting for people (GET /v1/approvals), oldest deadline first."""
+    status, data = call_api("GET", "/v1/approvals", api_url=api_url, api_key=api_key)
+    if status != 200:
+        raise fail(error_text(data))
+    items = data.get("items", [])
+    if not items:
+        typer.echo("no approval is waiting")
+    for item in items:
+        who = [*(f"role {r}" for r in item["approvers"]["roles"]), *item["approvers"]["people"]]
+        loop = f" [item {item['iteration']}]" if item.get("iteration") is not None else ""
+        round_ = f", escalation {item['round']}" if item.get("round") else ""
+        typer.echo(
+            f"{item['incident_id']}  {item['step_id']}{loop}  ({item['playbook_id']})  "
+            f"{item['received']} of {item['required']} from {', '.join(who)}{round_}; deadline {item['deadline']}"
+        )
+        if item.get("message"):
+            typer.echo(f"    {item['message']}")
+    for workflow_id in data.get("unanswered_runs", []):
+        typer.echo(f"{workflow_id}: no worker answered; its approvals are not shown (is a worker running?)")
