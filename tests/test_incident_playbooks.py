@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client
 from typer.testing import CliRunner
 
 from tests.support.stack import API_KEY, RedisServer
@@ -303,3 +306,37 @@ async def test_without_a_matching_playbook_the_built_in_plan_runs(stack: ToolSta
     done = await stack.svc.wait_for_incident(incident_id, timeout=30)
     assert done["plan"]["playbook"] == "notify-soc" and done["playbook_run"] is None
     assert [s["action"] for s in done["steps"]] == ["notify.webhook"]
+
+
+async def test_a_reset_incident_never_starts_its_playbook_run_again(stack: ToolStack, temporal_client: Client) -> None:
+    hosts = ["ws-reset-1"]
+    incident_id = await stack.svc.send_alert(beacon(hosts))
+    await pending_approval(stack, incident_id)
+    response = await stack.svc.http.post(
+        f"/v1/incidents/{incident_id}/approvals",
+        json={"step": "approve-contain", "approve": True},
+        headers={"X-Xorb-Approver": "carol", "X-Xorb-Roles": "soc-lead"},
+    )
+    assert response.status_code == 200, response.text
+    await stack.svc.wait_for_incident(incident_id, timeout=30)
+    calls_before = len(stack.tools.calls)
+
+    # An operator resets the incident to the workflow task that started its run.
+    history = await temporal_client.get_workflow_handle(incident_id).fetch_history()
+    started = next(e for e in history.events if e.HasField("start_child_workflow_execution_initiated_event_attributes"))
+    task = started.start_child_workflow_execution_initiated_event_attributes.workflow_task_completed_event_id
+    await temporal_client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=temporal_client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=incident_id),
+            reason="test: reset to before the playbook run",
+            workflow_task_finish_event_id=task,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    done = await stack.svc.wait_for_incident(incident_id, status="failed", timeout=30)
+    assert done["error"] == (
+        f"playbook respond-beacon not run: run playbook-{incident_id}-1 was started before (the incident was "
+        "reset?); not started again"
+    )
+    assert len(stack.tools.calls) == calls_before  # nothing was contained twice

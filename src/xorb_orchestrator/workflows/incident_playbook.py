@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ChildWorkflowError, FailureError
+from temporalio.exceptions import ChildWorkflowError, FailureError, WorkflowAlreadyStartedError
 from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from xorb_orchestrator.workflows.playbook import PlaybookWorkflow
@@ -58,6 +58,13 @@ async def run_playbook(view: IncidentView, pinned: PinnedPlaybook) -> bool:
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+    except WorkflowAlreadyStartedError:
+        # The incident was reset to before its run started: the run it started then keeps its effects; starting
+        # it again could repeat a disruptive action.
+        reason = f"run {progress.workflow_id} was started before (the incident was reset?); not started again"
+        progress.status, progress.error = RunStatus.FAILED, reason
+        view.error = f"playbook {pinned.playbook.id} not run: {reason}"
+        return True
     except ChildWorkflowError as err:
         cause = err.cause
         reason = (cause.message if isinstance(cause, FailureError) else err.message) or type(cause).__name__
