@@ -4,9 +4,9 @@ Four alerts (distinct incidents) at once with MAX_PARALLEL_WORKFLOWS=2, so the r
 and grants several; written as `incident_completed<SUFFIX>.json` (the first incident, built-in notify plan) and
 `response_slots<SUFFIX>.json` (the coordinator, closed by terminating it once the incidents are done).
 
-Recorded so far: `incident_completed.json` (bookkeeping as regular activities), `_local` (as local activities,
-patch `incident-local-bookkeeping`); `response_slots_sequential.json` (grants signalled one at a time) and
-`_concurrent` (patch `slots-concurrent-grants`). Record again only for a change meant to be incompatible (and old
+Recorded so far: `incident_completed.json` (cache writes as regular activities), `_local_cache` (as local
+activities, patch `incident-local-cache-writes`); `response_slots_sequential.json` (grants signalled one at a time)
+and `_concurrent` (patch `slots-concurrent-grants`). Record again only for a change meant to be incompatible (and old
 executions drained); otherwise a failing replay means the change needs `workflow.patched(...)`.
 """
 

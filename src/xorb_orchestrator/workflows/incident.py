@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Literal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -40,9 +39,8 @@ with workflow.unsafe.imports_passed_through():
 
 Transition = Literal["started", "completed", "failed"]
 HISTORY_LIMIT = 10_000
-# workflow.patched id: bookkeeping calls became local activities.
-LOCAL_BOOKKEEPING = "incident-local-bookkeeping"
-T = TypeVar("T")
+# workflow.patched id: cache writes became local activities.
+LOCAL_CACHE_WRITES = "incident-local-cache-writes"
 # Publish the view at most this often while alerts keep arriving (a storm must not mean a write per alert).
 PUBLISH_INTERVAL = timedelta(seconds=2)
 
@@ -108,11 +106,15 @@ class IncidentWorkflow:
         return self._view
 
     async def _respond(self, view: IncidentView) -> None:
-        enrichment = await self._bookkeeping(
-            "incident.enrich", EnrichInput(incident_id=view.incident_id, observables=view.observables), Enrichment
+        enrichment = await workflow.execute_activity(
+            "incident.enrich",
+            EnrichInput(incident_id=view.incident_id, observables=view.observables),
+            result_type=Enrichment,
+            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+            retry_policy=policies.BOOKKEEPING_RETRY,
         )
         view.enrichment = enrichment
-        plan = await self._bookkeeping(
+        plan = await workflow.execute_activity(
             "incident.plan",
             PlanInput(
                 incident_id=view.incident_id,
@@ -122,7 +124,9 @@ class IncidentWorkflow:
                 techniques=view.techniques,
                 enrichment=enrichment,
             ),
-            Plan,
+            result_type=Plan,
+            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+            retry_policy=policies.BOOKKEEPING_RETRY,
         )
         view.plan = plan.model_copy(update={"run": None})  # the pinned playbook stays in history, not in the view
         # A plan without a playbook (every history from before playbooks) never reaches `patched`.
@@ -186,7 +190,12 @@ class IncidentWorkflow:
     async def _acquire_slot(self, view: IncidentView) -> None:
         slot = SlotRequest(incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now())
         while True:
-            await self._bookkeeping("slots.request", slot, type(None))
+            await workflow.execute_activity(
+                "slots.request",
+                slot,
+                start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+                retry_policy=policies.BOOKKEEPING_RETRY,
+            )
             if await wait_until(lambda: self._slot_granted, policies.SLOT_REQUEST_INTERVAL):
                 return
             workflow.logger.info("still waiting for a response slot; asking again")
@@ -244,26 +253,6 @@ class IncidentWorkflow:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    async def _bookkeeping(
-        self,
-        activity: str,
-        arg: object,
-        result_type: type[T],
-        *,
-        timeout: timedelta = policies.BOOKKEEPING_TIMEOUT,
-        retry: RetryPolicy = policies.BOOKKEEPING_RETRY,
-    ) -> T:
-        """Enrich, plan, slot requests, cache publication: short calls, run as local activities — one marker
-        in history instead of three events and a workflow task each, which halves an incident's history.
-        Incidents from before the change replay with regular activities."""
-        if workflow.patched(LOCAL_BOOKKEEPING):
-            return await workflow.execute_local_activity(
-                activity, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=retry
-            )
-        return await workflow.execute_activity(
-            activity, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=retry
-        )
-
     def _record(self, envelope: AlertEnvelope) -> None:
         assert self._view is not None
         if envelope.fingerprint in self._seen:
@@ -291,14 +280,25 @@ class IncidentWorkflow:
             workflow.upsert_search_attributes(
                 [STATUS_ATTR.value_set(view.status.value), SEVERITY_ATTR.value_set(view.severity)]
             )
+        publish = PublishInput(incident=view, transition=transition)
         try:
-            await self._bookkeeping(
-                "incident.publish",
-                PublishInput(incident=view, transition=transition),
-                bool,
-                timeout=policies.PUBLISH_TIMEOUT,
-                retry=policies.PUBLISH_RETRY,
-            )
+            if workflow.patched(LOCAL_CACHE_WRITES):
+                # The most frequent call of an incident: as a local activity it is one marker in history instead
+                # of three events and a workflow task. (Enrich, plan and slot requests stay regular activities:
+                # as local ones they hold the workflow task open, and a storm's alerts then wait; measured.)
+                await workflow.execute_local_activity(
+                    "incident.publish",
+                    publish,
+                    start_to_close_timeout=policies.PUBLISH_TIMEOUT,
+                    retry_policy=policies.PUBLISH_RETRY,
+                )
+            else:
+                await workflow.execute_activity(
+                    "incident.publish",
+                    publish,
+                    start_to_close_timeout=policies.PUBLISH_TIMEOUT,
+                    retry_policy=policies.PUBLISH_RETRY,
+                )
         except ActivityError as err:
             workflow.logger.warning("incident cache not updated: %s", _describe(err))
 
