@@ -111,7 +111,9 @@ async def run_state(client: Client, workflow_id: str) -> PlaybookRunState | None
     except (WorkflowQueryRejectedError, WorkflowQueryFailedError):
         return None
     except RPCError as exc:
-        if exc.status in _UNAVAILABLE:
+        # A query times out when no worker picks it up (a crashed worker's sticky queue, or none running):
+        # the run cannot answer, Temporal itself is fine.
+        if exc.status in _UNAVAILABLE and exc.status is not RPCStatusCode.DEADLINE_EXCEEDED:
             raise _unavailable(exc) from None
         return None
 
