@@ -164,13 +164,7 @@ async def start_ip_run(stack: ToolStack, temporal_client: Client) -> tuple[str, 
 
 
 async def pending(stack: ToolStack, incident_id: str) -> dict[str, Any]:
-    for _ in range(100):
-        items = (await stack.svc.http.get("/v1/approvals")).json()["items"]
-        mine = [item for item in items if item["incident_id"] == incident_id]
-        if mine:
-            return mine[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no pending approval for {incident_id}")
+    return await stack.svc.wait_for_approval(incident_id, timeout=10)
 
 
 async def decide(stack: ToolStack, incident_id: str, approve: bool, who: str, comment: str = "") -> dict[str, Any]:

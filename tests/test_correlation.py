@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,22 +100,6 @@ def opened(svc: RunningService, *answers: dict[str, Any]) -> None:
     OPENED.setdefault(svc.settings.temporal_task_queue, set()).update(a["incident_id"] for a in answers)
 
 
-async def incident_where(
-    svc: RunningService, incident_id: str, ready: Callable[[dict[str, Any]], bool], timeout: float = 15
-) -> dict[str, Any]:
-    """Poll GET /v1/incidents/{id} until `ready(view)`; the view is published a moment after a change."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = await svc.http.get(f"/v1/incidents/{incident_id}")
-        if response.status_code == 200:
-            last = response.json()
-            if ready(last):
-                return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"incident {incident_id} never got there; last seen: {last}")
-
-
 def observed(view: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     return [(o["type"], o["value"], o["role"]) for o in view["observables"]]
 
@@ -159,7 +143,7 @@ async def test_alerts_with_the_same_key_form_one_incident(svc: RunningService) -
     assert re.fullmatch(r"incident-[0-9a-f]{24}-\d{8}T\d{6}", incident_id)
     assert not any(a["duplicate"] for a in answers)
 
-    view = await incident_where(svc, incident_id, lambda v: v["alert_count"] == len(bodies))
+    view = await svc.wait_for_view(incident_id, lambda v: v["alert_count"] == len(bodies), timeout=15)
     assert view["duplicate_count"] == 0
     assert datetime.fromisoformat(view["first_seen"]) == datetime.fromisoformat(at(0))
     assert datetime.fromisoformat(view["last_seen"]) == datetime.fromisoformat(at(7))
@@ -182,9 +166,9 @@ async def test_another_rule_or_another_source_ip_is_another_incident(svc: Runnin
 
     assert len({base["incident_id"], other_rule["incident_id"], other_src["incident_id"]}) == 3
     assert joins["incident_id"] == base["incident_id"]
-    await incident_where(svc, base["incident_id"], lambda v: v["alert_count"] == 2)
+    await svc.wait_for_view(base["incident_id"], lambda v: v["alert_count"] == 2, timeout=15)
     for single in (other_rule, other_src):
-        view = await incident_where(svc, single["incident_id"], lambda v: v["alert_count"] >= 1)
+        view = await svc.wait_for_view(single["incident_id"], lambda v: v["alert_count"] >= 1, timeout=15)
         assert view["alert_count"] == 1
 
 
@@ -200,7 +184,7 @@ async def test_same_alert_five_times_counts_once(svc: RunningService, with_event
     assert {a["incident_id"] for a in answers} == {expected_incident(body, svc)}
     # Redis knows the fingerprint after the first: the other four are answered without a Temporal call.
     assert [a["duplicate"] for a in answers] == [False, True, True, True, True]
-    view = await incident_where(svc, answers[0]["incident_id"], lambda v: v["alert_count"] >= 1)
+    view = await svc.wait_for_view(answers[0]["incident_id"], lambda v: v["alert_count"] >= 1, timeout=15)
     assert (view["alert_count"], view["duplicate_count"]) == (1, 0)
 
 
@@ -211,7 +195,7 @@ async def test_same_alert_twice_in_one_request_answers_the_copy_as_duplicate(svc
     results = response.json()["results"]
     assert [r["duplicate"] for r in results] == [False, True, False]
     assert len({r["incident_id"] for r in results}) == 1
-    view = await incident_where(svc, results[0]["incident_id"], lambda v: v["alert_count"] == 2)
+    view = await svc.wait_for_view(results[0]["incident_id"], lambda v: v["alert_count"] == 2, timeout=15)
     assert (view["alert_count"], view["duplicate_count"]) == (2, 0)
 
 
@@ -229,8 +213,8 @@ async def test_same_alert_five_times_at_once_counts_once(svc: RunningService, wi
     # All five may pass the Redis check before any is recorded; those reach the workflow, which
     # drops all but one by fingerprint. Wait until it has seen every one that was sent to it.
     sent = sum(1 for a in answers if not a["duplicate"])
-    view = await incident_where(
-        svc, answers[0]["incident_id"], lambda v: v["alert_count"] + v["duplicate_count"] == sent
+    view = await svc.wait_for_view(
+        answers[0]["incident_id"], lambda v: v["alert_count"] + v["duplicate_count"] == sent, timeout=15
     )
     assert view["alert_count"] == 1
     assert view["duplicate_count"] == sent - 1
@@ -260,7 +244,9 @@ async def test_redelivery_after_redis_flush_is_counted_once_by_the_workflow(
                 assert {a["incident_id"] for a in answers} == {expected_incident(body, svc)}
                 # Redis forgot every time, so the API could not tell: all five were sent to Temporal.
                 assert [a["duplicate"] for a in answers] == [False] * 5
-                view = await incident_where(svc, answers[0]["incident_id"], lambda v: v["duplicate_count"] == 4)
+                view = await svc.wait_for_view(
+                    answers[0]["incident_id"], lambda v: v["duplicate_count"] == 4, timeout=15
+                )
                 assert view["alert_count"] == 1
                 await responses_done(svc)
     finally:
@@ -287,7 +273,7 @@ async def test_a_redelivery_known_to_another_deployment_is_new_here(
         second = await post(neighbour, body)
         assert second["duplicate"] is False
         assert second["incident_id"] == expected_incident(body, neighbour) != first["incident_id"]
-        view = await incident_where(neighbour, second["incident_id"], lambda v: v["alert_count"] >= 1)
+        view = await neighbour.wait_for_view(second["incident_id"], lambda v: v["alert_count"] >= 1, timeout=15)
         assert view["alert_count"] == 1
         await responses_done(neighbour)
 
@@ -308,7 +294,7 @@ async def test_correlation_keys_setting_rule_only_merges_source_ips(
         # Source `generic` (the default of the generic format): keyed on the rule only.
         merged = [await post(svc, alert("corr-rule-only", src, source="generic")) for src in ("10.4.0.1", "10.4.0.2")]
         assert merged[0]["incident_id"] == merged[1]["incident_id"]
-        view = await incident_where(svc, merged[0]["incident_id"], lambda v: v["alert_count"] == 2)
+        view = await svc.wait_for_view(merged[0]["incident_id"], lambda v: v["alert_count"] == 2, timeout=15)
         assert {o for o in observed(view)} == {("ip", "10.4.0.1", "src"), ("ip", "10.4.0.2", "src")}
         # Any other source keeps the default key (rule + primary observable).
         split = [await post(svc, alert("corr-rule-only", src)) for src in ("10.4.0.1", "10.4.0.2")]

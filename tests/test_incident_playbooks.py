@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -155,17 +154,6 @@ async def incident(stack: ToolStack, incident_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def pending_approval(stack: ToolStack, incident_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        items = (await stack.svc.http.get("/v1/approvals")).json()["items"]
-        for item in items:
-            if item["incident_id"] == incident_id:
-                return dict(item)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no approval showed up for {incident_id}: {await incident(stack, incident_id)}")
-
-
 def step_ids(view: dict[str, Any]) -> list[tuple[str, int | None, str]]:
     return [(s["id"], s["iteration"], s["status"]) for s in view["playbook_run"]["steps"]]
 
@@ -185,7 +173,7 @@ def containment_calls(stack: ToolStack, hosts: set[str]) -> list[tuple[str, str]
 async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolStack) -> None:
     hosts = ["ws-approved-1", "ws-approved-2"]
     incident_id = await stack.svc.send_alert(beacon(hosts))
-    approval = await pending_approval(stack, incident_id)
+    approval = await stack.svc.wait_for_approval(incident_id)
     assert approval["step_id"] == "approve-contain" and approval["playbook_id"] == "respond-beacon"
     assert approval["message"] == "Contain 2 host(s) talking to 203.0.113.9?"
     assert approval["workflow_id"] == f"playbook-{incident_id}-1"
@@ -254,7 +242,7 @@ async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolS
 async def test_silence_takes_the_approval_timeout_path(stack: ToolStack) -> None:
     hosts = ["ws-silent-1"]
     incident_id = await stack.svc.send_alert(beacon(hosts))
-    await pending_approval(stack, incident_id)
+    await stack.svc.wait_for_approval(incident_id)
     done = await stack.svc.wait_for_incident(incident_id, timeout=40)  # nobody answers the 4 s approval
     run = done["playbook_run"]
     assert run["status"] == "completed"
@@ -311,7 +299,7 @@ async def test_without_a_matching_playbook_the_built_in_plan_runs(stack: ToolSta
 async def test_a_reset_incident_never_starts_its_playbook_run_again(stack: ToolStack, temporal_client: Client) -> None:
     hosts = ["ws-reset-1"]
     incident_id = await stack.svc.send_alert(beacon(hosts))
-    await pending_approval(stack, incident_id)
+    await stack.svc.wait_for_approval(incident_id)
     response = await stack.svc.http.post(
         f"/v1/incidents/{incident_id}/approvals",
         json={"step": "approve-contain", "approve": True},

@@ -189,12 +189,8 @@ async def test_dry_run_errors(stack: ToolStack) -> None:
 async def start(stack: ToolStack, client: Client) -> str:
     view = incident()
     await playbook_runs.start_run(client, stack.svc.settings, TWO_PEOPLE, view, {}, 1)
-    for _ in range(100):
-        items = (await stack.svc.http.get("/v1/approvals")).json()["items"]
-        if any(item["incident_id"] == view.incident_id for item in items):
-            return view.incident_id
-        await asyncio.sleep(0.1)
-    raise AssertionError("the approval never showed up")
+    await stack.svc.wait_for_approval(view.incident_id, timeout=10)
+    return view.incident_id
 
 
 def approve(stack: ToolStack, incident_id: str, who: str | None, roles: str = "", **body: Any) -> Any:

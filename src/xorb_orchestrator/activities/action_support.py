@@ -36,12 +36,15 @@ def simulated(spec: ActionSpec[ArgsT], args: ArgsT, request: ActionInput) -> Act
     """In a dry run, the result standing in for a call that would change something; None: make the call."""
     if not request.dry_run or not spec.mutates(args):
         return None
-    return ActionResult(
-        outcome="simulated",
-        reason=f"dry run: {spec.name} changes something outside, so it was not called",
-        attempt=activity.info().attempt,
-        details={"args": args.model_dump(mode="json", by_alias=True, exclude_none=True)},
-    )
+    return stand_in(args, f"dry run: {spec.name} changes something outside, so it was not called")
+
+
+def stand_in(args: ActionArgs, reason: str, warning: str | None = None) -> ActionResult:
+    """A dry run's `simulated` result for a call not made: its arguments, why, and what a real run would trip on."""
+    details: dict[str, object] = {"args": args.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    if warning is not None:
+        details["warning"] = warning
+    return ActionResult(outcome="simulated", reason=reason, attempt=activity.info().attempt, details=details)
 
 
 @asynccontextmanager

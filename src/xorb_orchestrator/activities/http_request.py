@@ -17,7 +17,13 @@ from pydantic import Field, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from xorb_orchestrator.activities.action_support import action_args, action_attempt, action_error, simulated
+from xorb_orchestrator.activities.action_support import (
+    action_args,
+    action_attempt,
+    action_error,
+    simulated,
+    stand_in,
+)
 from xorb_orchestrator.activities.registry import register_action
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.models.action import ActionArgs, ActionSpec
@@ -103,13 +109,7 @@ SPEC = ActionSpec(
 
 
 def _dry_run_warning(args: HttpRequestArgs, warning: str) -> ActionResult:
-    """A dry run's stand-in for a call it could not make: simulated, with why (the run goes on)."""
-    return ActionResult(
-        outcome="simulated",
-        reason=f"dry run: {warning}",
-        attempt=activity.info().attempt,
-        details={"args": args.model_dump(mode="json", by_alias=True, exclude_none=True), "warning": warning},
-    )
+    return stand_in(args, f"dry run: {warning}", warning)
 
 
 def refusal(url: str, allowed: list[tuple[str, int | None]]) -> str | None:
@@ -142,14 +142,14 @@ class HttpRequestActivities:
             raise action_error(why, error_type="InvalidInput", retryable=False)
         if (result := simulated(SPEC, args, request)) is not None:
             return result
-        if request.dry_run:
+        if request.dry_run:  # a lookup really runs; when it fails, the dry run says so and goes on
             try:
-                return await self._lookup(args, request)
+                return await self._send(args, request)
             except ApplicationError as exc:
                 return _dry_run_warning(args, f"the lookup failed: {exc.message}; a real run would fail here")
-        return await self._lookup(args, request)
+        return await self._send(args, request)
 
-    async def _lookup(self, args: HttpRequestArgs, request: ActionInput) -> ActionResult:
+    async def _send(self, args: HttpRequestArgs, request: ActionInput) -> ActionResult:
         headers = {"User-Agent": "xorb-orchestrator", **args.headers}
         if not any(name.lower() == "idempotency-key" for name in headers):
             # Keyed by workflow id + step id (not run id): a retried POST can be recognised by the receiver.

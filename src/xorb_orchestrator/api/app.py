@@ -21,8 +21,8 @@ from xorb_orchestrator.api.errors import install_error_handlers
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 
 
-def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry | str]) -> FastAPI:
-    """The app; `api_keys` are the accepted keys (a plain string is a service key, not bound to a person)."""
+def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry]) -> FastAPI:
+    """The app; `api_keys` are the accepted keys and who holds each (settings.load_api_key_entries)."""
     app = FastAPI(
         title="xorb-orchestrator",
         version=__version__,

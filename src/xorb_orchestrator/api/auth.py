@@ -18,11 +18,10 @@ def _digest(key: str) -> bytes:
 
 
 class ApiKeys:
-    """The accepted keys. Built from ApiKeyEntry (a key and who holds it) or plain strings (service keys)."""
+    """The accepted keys, each with the person who holds it (None: a service key)."""
 
-    def __init__(self, keys: Iterable[ApiKeyEntry | str]) -> None:
-        entries = [ApiKeyEntry(k) if isinstance(k, str) else k for k in keys]
-        self._keys = [(_digest(entry.secret), entry.person) for entry in entries]
+    def __init__(self, keys: Iterable[ApiKeyEntry]) -> None:
+        self._keys = [(_digest(entry.secret), entry.person) for entry in keys]
 
     def __repr__(self) -> str:  # never show the keys, even in a debugger or a log of app.state
         return f"ApiKeys(<{len(self._keys)} keys>)"
@@ -36,9 +35,6 @@ class ApiKeys:
             if hmac.compare_digest(candidate, key):
                 matched, holder = True, person
         return matched, holder
-
-    def accepts(self, presented: str) -> bool:
-        return self.match(presented)[0]
 
 
 async def require_api_key(request: Request) -> Person | None:

@@ -173,10 +173,6 @@ class Settings(BaseSettings):
     def webhook_urls(self) -> list[str]:
         return _split(self.notify_webhook_urls)
 
-    def load_api_keys(self) -> list[str]:
-        """The accepted bearer keys (load_api_key_entries says who holds each)."""
-        return [entry.secret for entry in self.load_api_key_entries()]
-
     def load_api_key_entries(self) -> list[ApiKeyEntry]:
         """The accepted keys and the person each belongs to, from XORB_API_KEYS (service keys, comma-separated)
         and XORB_API_KEY_FILE (`<key>` or `<key> <person> [<role>,...]` a line). SettingsError names the

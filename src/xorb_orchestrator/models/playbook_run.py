@@ -108,6 +108,20 @@ class PlaybookRunResult(BaseModel):
         default_factory=dict, description="Top-level step states ({status, result, error}): a playbook step's result."
     )
 
+    def as_state(self, workflow_id: str | None) -> PlaybookRunState:
+        """The ended run as its `state` query would show it (nothing pending any more)."""
+        return PlaybookRunState(
+            playbook_id=self.playbook_id,
+            workflow_id=workflow_id,
+            playbook_sha256=self.playbook_sha256,
+            status=self.status,
+            dry_run=self.dry_run,
+            steps=self.steps,
+            pending_approvals=[],
+            compensations=self.compensations,
+            error=self.error,
+        )
+
     def decisions(self) -> list[tuple[str, str]]:
         """(step id, decision) of every branch taken, in order."""
         return [(record.id, record.decision) for record in self.steps if record.decision is not None]

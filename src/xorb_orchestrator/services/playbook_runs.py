@@ -99,11 +99,6 @@ def incident_from_alert(alert: Any, incident_id: str) -> IncidentView:
     )
 
 
-def inputs_from_incident(playbook: Playbook, incident: IncidentView, given: dict[str, Any]) -> dict[str, Any]:
-    """`given`, plus inputs named like an alert observable key taken from the incident (see playbook_selection)."""
-    return inputs_from_observables(playbook, incident.observables, given)
-
-
 def dry_run_mutating() -> list[str]:
     """Actions a dry run never calls: those that always mutate. The others decide per call (see above)."""
     return [spec.name for spec in action_specs() if spec.mutating and not spec.mutating_unless]
@@ -120,7 +115,7 @@ async def dry_run(
     request = PlaybookRunInput.pin(
         playbook,
         incident=incident,
-        inputs=inputs_from_incident(playbook, incident, inputs),
+        inputs=inputs_from_observables(playbook, incident.observables, inputs),
         catalog=known.playbooks(),
         dry_run=True,
         mutating_actions=dry_run_mutating(),
@@ -142,7 +137,7 @@ async def start_run(
     request = PlaybookRunInput.pin(
         playbook,
         incident=incident,
-        inputs=inputs_from_incident(playbook, incident, inputs),
+        inputs=inputs_from_observables(playbook, incident.observables, inputs),
         catalog=known.playbooks(),
         mutating_actions=[name for name, mutating in action_flags().items() if mutating],
     )

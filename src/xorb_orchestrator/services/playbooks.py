@@ -161,11 +161,16 @@ def load_catalog(
     messages = [message for report in reports for message in report.messages()]
     if messages:
         raise PlaybookLoadError(messages)
+    return _catalog_of(reports)
+
+
+def _catalog_of(reports: Iterable[FileReport]) -> PlaybookCatalog:
+    """The catalog of the files that passed every check."""
     return PlaybookCatalog(
         {
             report.playbook.id: CatalogEntry(report.playbook, report.playbook.content_sha256(), report.path)
             for report in reports
-            if report.playbook is not None
+            if report.ok and report.playbook is not None
         }
     )
 
@@ -196,13 +201,7 @@ def load_usable(directory: Path, actions: Mapping[str, bool] | None = None) -> t
     if cached is not None and signature and cached[0] == signature:
         return cached[1], cached[2]
     reports = check_files(files, actions)
-    usable = PlaybookCatalog(
-        {
-            report.playbook.id: CatalogEntry(report.playbook, report.playbook.content_sha256(), report.path)
-            for report in reports
-            if report.ok and report.playbook is not None
-        }
-    )
+    usable = _catalog_of(reports)
     problems = [message for report in reports for message in report.messages()]
     _usable_cache[key] = (signature, usable, problems)
     return usable, problems

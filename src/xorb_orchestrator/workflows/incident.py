@@ -282,23 +282,17 @@ class IncidentWorkflow:
             )
         publish = PublishInput(incident=view, transition=transition)
         try:
-            if workflow.patched(LOCAL_CACHE_WRITES):
-                # The most frequent call of an incident: as a local activity it is one marker in history instead
-                # of three events and a workflow task. (Enrich, plan and slot requests stay regular activities:
-                # as local ones they hold the workflow task open, and a storm's alerts then wait; measured.)
-                await workflow.execute_local_activity(
-                    "incident.publish",
-                    publish,
-                    start_to_close_timeout=policies.PUBLISH_TIMEOUT,
-                    retry_policy=policies.PUBLISH_RETRY,
-                )
-            else:
-                await workflow.execute_activity(
-                    "incident.publish",
-                    publish,
-                    start_to_close_timeout=policies.PUBLISH_TIMEOUT,
-                    retry_policy=policies.PUBLISH_RETRY,
-                )
+            # The most frequent call of an incident: as a local activity it is one marker in history instead of
+            # three events and a workflow task. (Enrich, plan and slot requests stay regular activities: as local
+            # ones they hold the workflow task open, and a storm's alerts then wait; measured.)
+            local = workflow.patched(LOCAL_CACHE_WRITES)
+            execute = workflow.execute_local_activity if local else workflow.execute_activity
+            await execute(
+                "incident.publish",
+                publish,
+                start_to_close_timeout=policies.PUBLISH_TIMEOUT,
+                retry_policy=policies.PUBLISH_RETRY,
+            )
         except ActivityError as err:
             workflow.logger.warning("incident cache not updated: %s", _describe(err))
 

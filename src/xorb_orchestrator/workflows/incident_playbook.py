@@ -71,16 +71,7 @@ async def run_playbook(view: IncidentView, pinned: PinnedPlaybook) -> bool:
         progress.status, progress.error = RunStatus.FAILED, reason
         view.error = f"playbook {pinned.playbook.id} did not finish: {reason}"
         return True
-    view.playbook_run = PlaybookRunState(
-        playbook_id=result.playbook_id,
-        workflow_id=progress.workflow_id,
-        playbook_sha256=result.playbook_sha256,
-        status=result.status,
-        steps=result.steps,
-        pending_approvals=[],
-        compensations=result.compensations,
-        error=result.error,
-    )
+    view.playbook_run = result.as_state(progress.workflow_id)
     if result.status is not RunStatus.COMPLETED:
         view.error = f"playbook {result.playbook_id} {result.status.value}: {result.error}"
         return True

@@ -146,8 +146,9 @@ class StepRunner:
         scope.states[step.id] = StepState(status=StepStatus.RUNNING)
         jump = None
         try:
-            if not self._should_run(step, scope, record):
-                state = StepState(status=StepStatus.SKIPPED, result=record.result)
+            skipped = self._skipped(step, scope)
+            if skipped is not None:
+                state = skipped
                 record.decision = "when: false"
             else:
                 state, jump = await self._bounded(step, self._dispatch(step, scope, record))
@@ -167,15 +168,16 @@ class StepRunner:
             return Failed(step.id, state.error or "failed")
         return Jump(jump) if jump else Done()
 
-    def _should_run(self, step: StepBase, scope: Scope, record: StepRecord) -> bool:
-        """The step's `when`; in a dry run, one that reads a simulated result skips the step, with a warning."""
+    def _skipped(self, step: StepBase, scope: Scope) -> StepState | None:
+        """The state of a step its `when` skips, or None when it runs. In a dry run, a `when` that reads a
+        simulated result skips the step, with a warning."""
         try:
-            return should_run(step, self.context(scope))
+            return None if should_run(step, self.context(scope)) else StepState(status=StepStatus.SKIPPED)
         except ExpressionError as err:
             if not self._guessing():
                 raise
-            record.result = {"warning": f"dry run: could not evaluate `when` ({err}); skipped the step"}
-            return False
+            warning = f"dry run: could not evaluate `when` ({err}); skipped the step"
+            return StepState(status=StepStatus.SKIPPED, result={"warning": warning})
 
     def _guessing(self) -> bool:
         # Only dry runs guess, so only their histories carry the marker; real runs fail the step as before.
