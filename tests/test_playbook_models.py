@@ -122,6 +122,15 @@ def test_yaml_and_json_of_the_same_playbook_have_the_same_content_hash() -> None
     assert changed.content_sha256() != from_yaml.content_sha256()
 
 
+def test_content_hash_leaves_out_fields_at_their_default() -> None:
+    # A field added later with a default must not change the hash of a playbook pinned before it existed.
+    spelled_out = every_kind().model_dump(mode="json")
+    spelled_out["steps"][0].update({"when": None, "compensate": None})
+    spelled_out["steps"][0]["retry"]["backoff"] = 2.0
+    assert "backoff" not in every_kind().model_dump(mode="json", exclude_defaults=True)["steps"][0]["retry"]
+    assert parse_playbook_text(json.dumps(spelled_out), "json").content_sha256() == every_kind().content_sha256()
+
+
 def test_playbook_round_trips_through_the_temporal_data_converter() -> None:
     playbook = every_kind()
     converter = pydantic_data_converter.payload_converter

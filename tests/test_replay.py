@@ -6,14 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
-from xorb_orchestrator.infrastructure.worker import WORKFLOWS
+from tests.golden.replay import golden_histories, replay
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.json"))
+GOLDEN = golden_histories()
 
 
 async def test_golden_histories_exist() -> None:
@@ -22,8 +19,5 @@ async def test_golden_histories_exist() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
 async def test_golden_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(
-        history, raise_on_replay_failure=False
-    )
-    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+    failure = await replay(path)
+    assert failure is None, f"{path.name} no longer replays: {failure}"

@@ -29,9 +29,12 @@ class PinnedPlaybook(BaseModel):
     its resolved inputs. Build it with `pin(...)`."""
 
     playbook: Playbook
-    playbook_sha256: str = Field(description="Playbook.content_sha256(): the run refuses a playbook that differs.")
+    playbook_sha256: str = Field(description="Playbook.content_sha256(), computed when the run was pinned.")
     library: dict[str, Playbook] = Field(
         default_factory=dict, description="The playbooks its `playbook` steps run (transitively), pinned with it."
+    )
+    library_sha256: dict[str, str] = Field(
+        default_factory=dict, description="Playbook id -> content hash of each playbook in `library`."
     )
     inputs: dict[str, Any] = Field(default_factory=dict, description="Resolved inputs (resolve_inputs).")
     mutating_actions: list[str] = Field(
@@ -62,6 +65,7 @@ class PinnedPlaybook(BaseModel):
             playbook=playbook,
             playbook_sha256=playbook.content_sha256(),
             library=library,
+            library_sha256={playbook_id: child.content_sha256() for playbook_id, child in library.items()},
             inputs=resolve_inputs(playbook.inputs, dict(inputs or {})),
             mutating_actions=sorted(set(mutating_actions)),
         )

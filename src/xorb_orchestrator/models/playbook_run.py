@@ -49,9 +49,12 @@ class PlaybookRunInput(BaseModel):
     """Start a PlaybookWorkflow (id `playbook-<incident id>-<n>`) with this. Build it with `pin(...)`."""
 
     playbook: Playbook
-    playbook_sha256: str = Field(description="Playbook.content_sha256(): the run refuses a playbook that differs.")
+    playbook_sha256: str = Field(description="Playbook.content_sha256(), computed when the run was pinned.")
     library: dict[str, Playbook] = Field(
         default_factory=dict, description="The playbooks its `playbook` steps run (transitively), pinned with it."
+    )
+    library_sha256: dict[str, str] = Field(
+        default_factory=dict, description="Playbook id -> content hash of each playbook in `library`."
     )
     inputs: dict[str, Any] = Field(default_factory=dict, description="Resolved inputs (resolve_inputs).")
     incident: IncidentView
@@ -84,6 +87,7 @@ class PlaybookRunInput(BaseModel):
             playbook=pinned.playbook,
             playbook_sha256=pinned.playbook_sha256,
             library=pinned.library,
+            library_sha256=pinned.library_sha256,
             inputs=pinned.inputs,
             incident=incident,
             dry_run=dry_run,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.playbook import StepState
@@ -92,11 +91,8 @@ class PlaybookWorkflow:
 
     @workflow.run
     async def run(self, request: PlaybookRunInput) -> PlaybookRunResult:
-        if request.playbook.content_sha256() != request.playbook_sha256:
-            raise ApplicationError(
-                f"playbook {request.playbook.id!r} does not match its pinned hash: start the run with "
-                "PlaybookRunInput.pin", type="InvalidInput", non_retryable=True,
-            )  # fmt: skip
+        # The pinned hash is taken as given: it was computed where the input was built (PinnedPlaybook.pin).
+        # Recomputing it here would fail the replay of every run in flight after a compatible model change.
         start = request.carried.next_index if request.carried else 0
         try:
             end = await self._runner.run_list(

@@ -338,7 +338,12 @@ class StepRunner:
         inputs = resolve_inputs(child.inputs, render_value(step.inputs, self.context(scope)))
         record.args = inputs
         request = self.request.model_copy(
-            update={"playbook": child, "playbook_sha256": child.content_sha256(), "inputs": inputs, "carried": None}
+            update={
+                "playbook": child,
+                "playbook_sha256": self.request.library_sha256.get(child.id, ""),
+                "inputs": inputs,
+                "carried": None,
+            }
         )
         result = await workflow.execute_child_workflow(
             "PlaybookWorkflow",

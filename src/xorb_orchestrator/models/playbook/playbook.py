@@ -79,8 +79,13 @@ class Playbook(PlaybookMetadata):
 
     def content_sha256(self) -> str:
         """SHA-256 of the canonical JSON form: the same for the same playbook whatever its file's layout,
-        comments or format (YAML or JSON). A run pins it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        comments or format (YAML or JSON). A run pins it.
+
+        Fields left at their default are left out, so adding a field with a default to the model (a
+        backwards-compatible change) leaves every hash as it was. Computed where a run's input is built, never
+        inside a workflow: a workflow that recomputed it would see a different model on replay."""
+        content = self.model_dump(mode="json", exclude_defaults=True)
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def expression_context(
