@@ -1,71 +1,29 @@
-"""Record golden histories of the incident workflows as they are now: `python -m tests.golden.record SUFFIX`.
+"""Record every golden history anew: `python -m tests.golden.record` (about a minute; starts its own stack).
 
-Four alerts (distinct incidents) at once with MAX_PARALLEL_WORKFLOWS=2, so the response-slot coordinator queues
-and grants several; written as `incident_completed<SUFFIX>.json` (the first incident, built-in notify plan) and
-`response_slots<SUFFIX>.json` (the coordinator, closed by terminating it once the incidents are done).
+Deletes the histories in this folder, then records the incident workflows (record_incidents), two bundled
+playbook runs (record_playbooks) and an incident answered by a playbook (record_incident_playbook).
+tests/test_replay.py replays each file against today's code.
 
-Recorded so far: `incident_completed.json` (cache writes as regular activities), `_local_cache` (as local
-activities, patch `incident-local-cache-writes`); `response_slots_sequential.json` (grants signalled one at a time)
-and `_concurrent` (patch `slots-concurrent-grants`). Record again only for a change meant to be incompatible (and old
-executions drained); otherwise a failing replay means the change needs `workflow.patched(...)`.
+Record anew only when old executions no longer need to replay: before a release, or after a patch's old
+branch was retired (see workflows/patches.py). A failing replay otherwise means the change needs
+`workflow.patched(...)`, not new goldens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
-from temporalio.client import Client
-
-from tests.support.stack import RedisServer, make_settings, service, start_dev_temporal
-from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
-from xorb_orchestrator.models.slots import slot_coordinator_id
-
-HERE = Path(__file__).parent
+from tests.golden import record_incident_playbook, record_incidents, record_playbooks
+from tests.golden.replay import golden_histories
 
 
-def alert(n: int) -> dict[str, object]:
-    return {
-        "id": f"golden-{n}",
-        "title": "Outbound C2 beacon",
-        "severity": "high",
-        "source": "golden",
-        "rule": f"c2-beacon-{n}",
-        "observables": {"src_ip": f"10.0.0.{n}", "dest_ip": "203.0.113.10"},
-        "techniques": ["T1071.001"],
-    }
-
-
-async def _save(client: Client, workflow_id: str, name: str) -> None:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    (HERE / f"{name}.json").write_text(history.to_json())
-    print(f"wrote {name}.json ({len(history.events)} events)")
-
-
-async def main(suffix: str) -> None:
-    env = await start_dev_temporal()
-    redis = RedisServer(HERE)
-    sink = WebhookSink().start()
-    try:
-        address = str(env.client.service_client.config.target_host)
-        settings = make_settings(
-            address, redis.url, XORB_NOTIFY_WEBHOOK_URLS=f"{sink.url},{sink.url}", MAX_PARALLEL_WORKFLOWS=2
-        )
-        async with service(settings) as svc:
-            ids = await asyncio.gather(*(svc.send_alert(alert(n)) for n in range(1, 5)))
-            for incident_id in ids:
-                await svc.wait_for_incident(incident_id)
-            await asyncio.sleep(1)  # linger 0: let the workflows close
-            await _save(env.client, ids[0], f"incident_completed{suffix}")
-            coordinator = env.client.get_workflow_handle(slot_coordinator_id(settings.temporal_task_queue))
-            await coordinator.terminate("golden history recorded")
-            await _save(env.client, coordinator.id, f"response_slots{suffix}")
-    finally:
-        sink.stop()
-        redis.stop()
-        await env.shutdown()
+async def main() -> None:
+    for old in golden_histories():
+        old.unlink()
+    await record_incidents.main()
+    await record_playbooks.main()
+    await record_incident_playbook.main()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else ""))
+    asyncio.run(main())

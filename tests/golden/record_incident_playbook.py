@@ -1,9 +1,8 @@
-"""Record the golden histories of an incident answered by a playbook: `python -m tests.golden.record_incident_playbook`.
+"""Record the golden histories of an incident answered by a playbook (part of `python -m tests.golden.record`).
 
 A C2 alert (T1071.001) on the real stack with contain-malicious-ip's firewall configured: the incident's plan
 pins that playbook, runs it as its child, and the approval comes through the API. Both histories are written,
 the incident's and its child run's, each named after its workflow id (test_replay.py replays every file here).
-Re-record only when a change is meant to be incompatible and old incidents are drained.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""Record golden histories of bundled playbook runs: `python -m tests.golden.record_playbooks`.
+"""Record golden histories of bundled playbook runs (part of `python -m tests.golden.record`).
 
 Two real runs on the real stack, the tools played by the local ToolServer: contain-malicious-ip approved through
 the API (it blocks), compromised-account denied through the API (the deny path). Each file is named after the
 run's workflow id, which `tests/test_replay.py` uses when it replays them (the interpreter keys its actions by
-it). Re-record only when an interpreter change is meant to be incompatible and old runs are drained; otherwise a
-failing replay means the change needs `workflow.patched(...)`.
+it).
 """
 
 from __future__ import annotations

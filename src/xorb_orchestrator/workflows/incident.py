@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SlotRequest,
     )
     from xorb_orchestrator.workflows import policies
-    from xorb_orchestrator.workflows.incident_playbook import RUNS_PLAYBOOKS, planned_run, run_playbook
+    from xorb_orchestrator.workflows.incident_playbook import planned_run, run_playbook
     from xorb_orchestrator.workflows.incident_state import add_alert, observable_keys, open_incident, remember
     from xorb_orchestrator.workflows.playbook_actions import failed_attempts
     from xorb_orchestrator.workflows.search import SEVERITY_ATTR, STATUS_ATTR
@@ -39,8 +39,6 @@ with workflow.unsafe.imports_passed_through():
 
 Transition = Literal["started", "completed", "failed"]
 HISTORY_LIMIT = 10_000
-# workflow.patched id: cache writes became local activities.
-LOCAL_CACHE_WRITES = "incident-local-cache-writes"
 # Publish the view at most this often while alerts keep arriving (a storm must not mean a write per alert).
 PUBLISH_INTERVAL = timedelta(seconds=2)
 
@@ -129,8 +127,7 @@ class IncidentWorkflow:
             retry_policy=policies.BOOKKEEPING_RETRY,
         )
         view.plan = plan.model_copy(update={"run": None})  # the pinned playbook stays in history, not in the view
-        # A plan without a playbook (every history from before playbooks) never reaches `patched`.
-        pinned = plan.run if plan.run is not None and workflow.patched(RUNS_PLAYBOOKS) else None
+        pinned = plan.run
         if pinned is not None:
             view.playbook_run = planned_run(view, pinned)
         else:
@@ -285,9 +282,7 @@ class IncidentWorkflow:
             # The most frequent call of an incident: as a local activity it is one marker in history instead of
             # three events and a workflow task. (Enrich, plan and slot requests stay regular activities: as local
             # ones they hold the workflow task open, and a storm's alerts then wait; measured.)
-            local = workflow.patched(LOCAL_CACHE_WRITES)
-            execute = workflow.execute_local_activity if local else workflow.execute_activity
-            await execute(
+            await workflow.execute_local_activity(
                 "incident.publish",
                 publish,
                 start_to_close_timeout=policies.PUBLISH_TIMEOUT,

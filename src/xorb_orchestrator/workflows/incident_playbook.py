@@ -19,9 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.plan import PinnedPlaybook
     from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunState, RunStatus
 
-# workflow.patched id of running playbooks from the incident (histories from before it never start a child).
-RUNS_PLAYBOOKS = "incident-runs-playbook"
-
 
 def playbook_run_id(incident_id: str, number: int = 1) -> str:
     return f"playbook-{incident_id}-{number}"

@@ -73,8 +73,6 @@ with workflow.unsafe.imports_passed_through():
 # A step body's end: its state, and a goto target when a nested list jumped out of it.
 Ran = tuple[StepState, str | None]
 EXPECTED_FAILURES = (StepFailure, ExpressionError, InputError, ActivityError, ChildWorkflowError, TimeoutError)
-# workflow.patched id: a dry run that cannot evaluate a choice (it reads a simulated result) goes on with a warning.
-DRY_RUN_GUESSES = "dry-run-guesses"
 
 
 @dataclass
@@ -180,8 +178,8 @@ class StepRunner:
             return StepState(status=StepStatus.SKIPPED, result={"warning": warning})
 
     def _guessing(self) -> bool:
-        # Only dry runs guess, so only their histories carry the marker; real runs fail the step as before.
-        return self.request.dry_run and workflow.patched(DRY_RUN_GUESSES)
+        # Only dry runs guess what a simulated result would have chosen; real runs fail the step.
+        return self.request.dry_run
 
     def _close(self, step: StepBase, scope: Scope, record: StepRecord, state: StepState) -> None:
         state.status = StepStatus.FAILED if state.status is StepStatus.RUNNING else state.status

@@ -23,8 +23,6 @@ with workflow.unsafe.imports_passed_through():
 # With waiters queued, check this often whether a holder vanished without releasing.
 AUDIT_INTERVAL = timedelta(seconds=60)
 HISTORY_LIMIT = 5_000
-# workflow.patched id: the grants of one wake-up are signalled together.
-CONCURRENT_GRANTS = "slots-concurrent-grants"
 
 
 @workflow.defn
@@ -73,13 +71,9 @@ class ResponseSlotsWorkflow:
             )
             while self._to_signal:
                 batch, self._to_signal = self._to_signal, []
-                if workflow.patched(CONCURRENT_GRANTS):
-                    # All grants of this wake-up in one workflow task: one at a time, each signal cost a
-                    # round trip to the server, which capped grants at ~8 a second.
-                    await asyncio.gather(*(self._tell_granted(incident_id) for incident_id in batch))
-                else:
-                    for incident_id in batch:
-                        await self._tell_granted(incident_id)
+                # All grants of this wake-up in one workflow task: one at a time, each signal cost a
+                # round trip to the server, which capped grants at ~8 a second.
+                await asyncio.gather(*(self._tell_granted(incident_id) for incident_id in batch))
             if not woke and self._queue and self._holders:
                 await self._free_vanished_holders()
             info = workflow.info()
