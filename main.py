@@ -2,7 +2,7 @@
 
 import sys
 
-from xorb_orchestrator.cli import main
+from xorb_orchestrator.cli.main import main
 
 if __name__ == "__main__":
     main(["serve", *sys.argv[1:]])

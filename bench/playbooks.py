@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 from ingest import RESULTS_DIR, BenchError, Started, _clean_env, incidents_of, machine_info, start_xorb_dev
 
-from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
+from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
 ONE_STEP = """
 id: bench-one-step

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support.stack import RedisServer, dev_temporal
-from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
+from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

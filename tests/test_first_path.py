@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.stack import make_settings, service
-from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
+from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from tests.support import pcap
+from tests.support.paths import DATA as DATA_DIR
 from tests.support.processes import XorbProcess, clean_env, start_xorb, xorb_processes
 from tests.support.stack import API_KEY, RunningService, make_settings, service
 from xorb_orchestrator.models.severity import Severity
-from xorb_orchestrator.models.sources import parse_event
+from xorb_orchestrator.sources import parse_event
 
-RULES = Path(__file__).parent / "data" / "suricata" / "local.rules"
+RULES = DATA_DIR / "suricata" / "local.rules"
 HTTP_SID, DNS_SID = "9000001", "9000002"
 HTTP_URL = f"http://{pcap.HTTP_HOST}{pcap.HTTP_PATH}"
 

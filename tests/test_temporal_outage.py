@@ -24,12 +24,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.support.stack import RedisServer, RunningService, make_settings, service
-from xorb_orchestrator.infrastructure.devstack import find_binary
-from xorb_orchestrator.infrastructure.incident_client import RPC_TIMEOUT
+from xorb_orchestrator.devtools.stack import find_binary
 from xorb_orchestrator.infrastructure.ports import free_port, port_in_use
-from xorb_orchestrator.models.generic_alert import GenericAlert
+from xorb_orchestrator.models.search_attributes import SEARCH_ATTRIBUTES
 from xorb_orchestrator.services.correlation import incident_id_for, key_for
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
+from xorb_orchestrator.services.incident_client import RPC_TIMEOUT
+from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 pytestmark = pytest.mark.timeout(90)
 

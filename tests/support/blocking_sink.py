@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from xorb_orchestrator.infrastructure.webhook_sink import Received, WebhookSink
+from xorb_orchestrator.devtools.webhook_sink import Received, WebhookSink
 
 # A parked request never waits longer than this, so a forgotten release cannot hang a test thread.
 MAX_BLOCK_SECONDS = 120.0

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from xorb_orchestrator.infrastructure.ports import free_port
-from xorb_orchestrator.models.sources import SOURCES, AlertFormatError, parse_event
+from xorb_orchestrator.sources import SOURCES, AlertFormatError, parse_event
 
 API_KEY = "receiver-key"
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/json-seq")

@@ -17,11 +17,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from tests.support.stack import make_settings
-from xorb_orchestrator.activities.registry import ActionDeps, action_activities, action_flags
+from xorb_orchestrator.activities.actions.registry import ActionDeps, action_activities, action_flags
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
-from xorb_orchestrator.models.playbook import Playbook, parse_playbook_text, validate_playbook
 from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunResult, PlaybookRunState
-from xorb_orchestrator.workflows.playbook import PlaybookWorkflow
+from xorb_orchestrator.playbook import Playbook, parse_playbook_text, validate_playbook
+from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 
 def incident(incident_id: str | None = None, severity: str = "high") -> IncidentView:

@@ -78,7 +78,7 @@ def start_xorb(args: list[str], env: Mapping[str, str], log: Path, *, new_group:
 
     `new_group`: in its own process group, like a command run from a terminal (see `interrupt_group`).
     """
-    cmd = [sys.executable, "-c", "from xorb_orchestrator.cli import main; main()", *args]
+    cmd = [sys.executable, "-c", "from xorb_orchestrator.cli.main import main; main()", *args]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             cmd,

@@ -16,10 +16,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from xorb_orchestrator.config import Settings, load_settings
-from xorb_orchestrator.infrastructure.devstack import find_binary, redis_binary
+from xorb_orchestrator.devtools.stack import find_binary, redis_binary
 from xorb_orchestrator.infrastructure.ports import free_port, port_in_use
-from xorb_orchestrator.infrastructure.service import Roles, run_service
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
+from xorb_orchestrator.models.search_attributes import SEARCH_ATTRIBUTES
+from xorb_orchestrator.service import Roles, run_service
 
 API_KEY = "test-key-" + uuid.uuid4().hex
 

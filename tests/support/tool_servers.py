@@ -18,14 +18,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.support.paths import ROOT
 from tests.support.stack import RunningService, make_settings, service
-from xorb_orchestrator.infrastructure.webhook_sink import WebhookSink
+from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
 TI_SCORE = "91"
 
@@ -124,7 +124,7 @@ class ToolServer:
             return [call for call in self.calls if call.method not in ("GET", "HEAD")]
 
 
-PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+PLAYBOOKS_DIR = ROOT / "playbooks"
 # The CACAO example's hosts: its GET lookup is served here through the proxy; its POSTs are never sent.
 CACAO_HOSTS = "tip.test.local,fw.test.local:8443,tickets.test.local"
 

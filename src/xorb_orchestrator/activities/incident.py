@@ -7,17 +7,17 @@ import asyncio
 from redis.exceptions import RedisError
 from temporalio import activity
 
-from xorb_orchestrator.activities.registry import action_flags
+from xorb_orchestrator.activities.actions.registry import action_flags
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.plan import Plan
 from xorb_orchestrator.models.workflow_io import EnrichInput, PlanInput, PublishInput
-from xorb_orchestrator.services.enrichment import enrich
-from xorb_orchestrator.services.planning import plan_response
-from xorb_orchestrator.services.playbook_selection import choose_playbook
-from xorb_orchestrator.services.playbooks import load_usable
+from xorb_orchestrator.playbook.catalog import load_usable
+from xorb_orchestrator.policy.enrichment import enrich
+from xorb_orchestrator.policy.planning import plan_response
+from xorb_orchestrator.policy.playbook_selection import choose_playbook
 
 _TRANSITION_COUNTERS = {
     "started": metrics.INCIDENTS_STARTED,

@@ -7,17 +7,10 @@ from collections.abc import Sequence
 from fastapi import Depends, FastAPI
 
 from xorb_orchestrator import __version__
-from xorb_orchestrator.api import (
-    routes_alerts,
-    routes_approvals,
-    routes_health,
-    routes_incidents,
-    routes_playbooks,
-    routes_sources,
-)
 from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
+from xorb_orchestrator.api.routes import alerts, approvals, health, incidents, playbooks, sources
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 
 
@@ -32,10 +25,10 @@ def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry]) -> FastAPI:
     app.state.api_keys = ApiKeys(api_keys)
     install_error_handlers(app)
     secured = [Depends(require_api_key)]
-    app.include_router(routes_alerts.router, prefix="/v1", dependencies=secured, tags=["alerts"])
-    app.include_router(routes_sources.router, prefix="/v1", dependencies=secured, tags=["alerts"])
-    app.include_router(routes_incidents.router, prefix="/v1", dependencies=secured, tags=["incidents"])
-    app.include_router(routes_approvals.router, prefix="/v1", dependencies=secured, tags=["approvals"])
-    app.include_router(routes_playbooks.router, prefix="/v1", dependencies=secured, tags=["playbooks"])
-    app.include_router(routes_health.router, tags=["operations"])
+    app.include_router(alerts.router, prefix="/v1", dependencies=secured, tags=["alerts"])
+    app.include_router(sources.router, prefix="/v1", dependencies=secured, tags=["alerts"])
+    app.include_router(incidents.router, prefix="/v1", dependencies=secured, tags=["incidents"])
+    app.include_router(approvals.router, prefix="/v1", dependencies=secured, tags=["approvals"])
+    app.include_router(playbooks.router, prefix="/v1", dependencies=secured, tags=["playbooks"])
+    app.include_router(health.router, tags=["operations"])
     return app

@@ -13,7 +13,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from xorb_orchestrator.config import Settings
-from xorb_orchestrator.workflows.search import SEARCH_ATTRIBUTES
+from xorb_orchestrator.models.search_attributes import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 

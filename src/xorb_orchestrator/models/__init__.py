@@ -2,11 +2,11 @@
 
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
 from xorb_orchestrator.models.enrichment import Enrichment, ObservableFacts
-from xorb_orchestrator.models.generic_alert import GenericAlert
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.plan import Plan, PlannedStep
 from xorb_orchestrator.models.severity import Severity
+from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 __all__ = [
     "Alert",

@@ -12,7 +12,7 @@ from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import Plan
 from xorb_orchestrator.models.run_records import PlaybookRunState
-from xorb_orchestrator.models.step_status import StepStatus
+from xorb_orchestrator.playbook.step_status import StepStatus
 
 
 class IncidentStatus(StrEnum):

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from xorb_orchestrator.models.playbook import Playbook, PlaybookStep, resolve_inputs
+from xorb_orchestrator.playbook import Playbook, PlaybookStep, resolve_inputs
 
 
 class PlannedStep(BaseModel):

@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from xorb_orchestrator.models.approvals import ApprovalDecision, ApprovalReceipt, ApprovalRequest, ApprovalVote
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.plan import PinnedPlaybook
-from xorb_orchestrator.models.playbook import Playbook, StepState
 from xorb_orchestrator.models.run_records import PlaybookRunState, RunStatus, StepRecord, UndoRecord
+from xorb_orchestrator.playbook import Playbook, StepState
 
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",

@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from xorb_orchestrator.models.approvals import ApprovalRequest, ApprovalVote
-from xorb_orchestrator.models.playbook.durations import Duration
-from xorb_orchestrator.models.playbook.policies import RetryPolicy
-from xorb_orchestrator.models.step_status import StepStatus
+from xorb_orchestrator.playbook.durations import Duration
+from xorb_orchestrator.playbook.policies import RetryPolicy
+from xorb_orchestrator.playbook.step_status import StepStatus
 
 
 class RunStatus(StrEnum):

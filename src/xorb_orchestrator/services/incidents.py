@@ -13,16 +13,16 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.infrastructure.cache import IncidentCache
-from xorb_orchestrator.infrastructure.incident_client import (
-    IncidentNotFound,
-    list_incident_ids,
-    query_incident,
-)
-from xorb_orchestrator.infrastructure.playbook_client import run_state
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.run_records import RunStatus
 from xorb_orchestrator.models.severity import Severity
+from xorb_orchestrator.services.incident_client import (
+    IncidentNotFound,
+    list_incident_ids,
+    query_incident,
+)
+from xorb_orchestrator.services.playbook_client import run_state
 
 INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}(-\d{8}T\d{6})?$")
 # A cached view of an unfinished incident older than this is re-read from Temporal, in case an

@@ -14,7 +14,6 @@ from temporalio.client import Client
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
-from xorb_orchestrator.infrastructure.incident_client import RPC_TIMEOUT, IncidentClosed, deliver_alerts
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
 from xorb_orchestrator.models.workflow_io import IncidentInput
@@ -26,6 +25,7 @@ from xorb_orchestrator.services.correlation import (
     window_start,
 )
 from xorb_orchestrator.services.group_commit import GroupCommit
+from xorb_orchestrator.services.incident_client import RPC_TIMEOUT, IncidentClosed, deliver_alerts
 
 log = logging.getLogger(__name__)
 

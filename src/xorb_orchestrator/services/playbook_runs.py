@@ -17,15 +17,10 @@ from typing import Any
 
 from temporalio.client import Client
 
-from xorb_orchestrator.activities.registry import action_flags, action_specs
+from xorb_orchestrator.activities.actions.registry import action_flags, action_specs
 from xorb_orchestrator.config import Settings
-from xorb_orchestrator.infrastructure import playbook_client as runs
 from xorb_orchestrator.models.alert import AlertEnvelope
-from xorb_orchestrator.models.generic_alert import GenericAlert
 from xorb_orchestrator.models.incident import IncidentView
-from xorb_orchestrator.models.playbook import Playbook, PlaybookError, PlaybookInvalid, parse_playbook
-from xorb_orchestrator.models.playbook import validate_playbook as check_playbook
-from xorb_orchestrator.models.playbook.cacao import is_cacao, load_cacao
 from xorb_orchestrator.models.playbook_run import (
     ApprovalDecision,
     ApprovalReceipt,
@@ -33,9 +28,14 @@ from xorb_orchestrator.models.playbook_run import (
     PlaybookRunInput,
     PlaybookRunResult,
 )
-from xorb_orchestrator.services.playbook_selection import inputs_from_observables
-from xorb_orchestrator.services.playbooks import PlaybookCatalog, load_catalog
-from xorb_orchestrator.workflows.incident_state import open_incident
+from xorb_orchestrator.playbook import Playbook, PlaybookError, PlaybookInvalid, parse_playbook
+from xorb_orchestrator.playbook import validate_playbook as check_playbook
+from xorb_orchestrator.playbook.cacao import is_cacao, load_cacao
+from xorb_orchestrator.playbook.catalog import PlaybookCatalog, load_catalog
+from xorb_orchestrator.policy.playbook_selection import inputs_from_observables
+from xorb_orchestrator.services import playbook_client as runs
+from xorb_orchestrator.sources.generic_alert import GenericAlert
+from xorb_orchestrator.workflows.incident.state import open_incident
 
 DRY_RUN_TIMEOUT = 60.0  # seconds a dry run may take (waits are skipped; lookups and retries are not)
 

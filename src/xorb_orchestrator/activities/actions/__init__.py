@@ -1,0 +1,1 @@
+"""Response actions: one module per action family, each an activity named by its action."""

@@ -1,0 +1,75 @@
+"""What every response action shares: metrics, heartbeats, and errors Temporal can classify."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
+from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionSpec
+
+ArgsT = TypeVar("ArgsT", bound=ActionArgs)
+
+
+def action_error(message: str, *, error_type: str, retryable: bool) -> ApplicationError:
+    """An error that carries the attempt number, so the incident shows how many attempts were made."""
+    return ApplicationError(message, {"attempt": activity.info().attempt}, type=error_type, non_retryable=not retryable)
+
+
+def action_args(spec: ActionSpec[ArgsT], request: ActionInput) -> ArgsT:
+    """The step's arguments validated against the action's model; InvalidInput (not retried) naming the field."""
+    try:
+        return spec.parse_args(request.step.args)
+    except ActionArgsInvalid as exc:
+        raise action_error(str(exc), error_type="InvalidInput", retryable=False) from None
+
+
+def simulated(spec: ActionSpec[ArgsT], args: ArgsT, request: ActionInput) -> ActionResult | None:
+    """In a dry run, the result standing in for a call that would change something; None: make the call."""
+    if not request.dry_run or not spec.mutates(args):
+        return None
+    return stand_in(args, f"dry run: {spec.name} changes something outside, so it was not called")
+
+
+def stand_in(args: ActionArgs, reason: str, warning: str | None = None) -> ActionResult:
+    """A dry run's `simulated` result for a call not made: its arguments, why, and what a real run would trip on."""
+    details: dict[str, object] = {"args": args.model_dump(mode="json", by_alias=True, exclude_none=True)}
+    if warning is not None:
+        details["warning"] = warning
+    return ActionResult(outcome="simulated", reason=reason, attempt=activity.info().attempt, details=details)
+
+
+@asynccontextmanager
+async def action_attempt(action: str, request: ActionInput) -> AsyncIterator[None]:
+    """Measure one attempt, keep heartbeating while it runs (so a dead worker is noticed fast)."""
+    info = activity.info()
+    if request.first_action and info.attempt == 1:
+        waited = datetime.now(UTC) - request.incident.created_at
+        metrics.ALERT_TO_FIRST_ACTION.observe(max(0.0, waited.total_seconds()))
+    heartbeat = asyncio.create_task(_heartbeat_forever())
+    metrics.STEPS_IN_FLIGHT.labels(action).inc()
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "completed"
+    finally:
+        heartbeat.cancel()
+        with suppress(asyncio.CancelledError):
+            await heartbeat
+        metrics.STEPS_IN_FLIGHT.labels(action).dec()
+        metrics.STEP_DURATION.labels(action, outcome).observe(time.perf_counter() - started)
+
+
+async def _heartbeat_forever(every: float = 2.0) -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)

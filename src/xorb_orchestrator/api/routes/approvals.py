@@ -1,0 +1,171 @@
+"""GET /v1/approvals (pending) and POST /v1/incidents/{id}/approvals (approve or deny one step).
+
+Who decides (docs/approvals.md): a person-bound API key (`<key> <person> <role>,...` in XORB_API_KEY_FILE)
+approves as its person with its roles; X-Xorb-Approver / X-Xorb-Roles sent with it may repeat the name or narrow
+the roles, and anything else is refused (403 identity_mismatch) rather than silently preferred. A service key
+names the approver in those headers only when XORB_APPROVER_HEADERS=trust (the default: the dev stack, or a
+proxy that authenticates people and sets the headers); with `refuse` it cannot decide (403 not_bound). The run's
+Update validator then checks the person against the step's approvers and counts each person once; the name and
+the role through which they count are recorded with every vote.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from xorb_orchestrator.api.auth import require_api_key
+from xorb_orchestrator.api.deps import Services, services
+from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.config.api_keys import Person
+from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.playbook_run import ApprovalDecision
+from xorb_orchestrator.services import playbook_runs
+from xorb_orchestrator.services.playbook_client import ApprovalRejected
+
+router = APIRouter()
+_INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+_NAME = re.compile(r"^[^\s,][^,\r\n]{0,199}$")
+
+
+class ApprovalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: str = Field(min_length=1, max_length=64, description="The approval step's id.")
+    approve: bool = Field(description="true approves, false denies.")
+    comment: str = Field("", max_length=2000)
+    iteration: int | None = Field(None, ge=0, description="The for_each item, when the approval is in a loop.")
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"})
+
+
+def _approver(person: Person | None, header: str | None, header_roles: str | None, mode: str) -> tuple[str, list[str]]:
+    """(name, roles) of who decides: the key's person, or for a service key the headers, when trusted."""
+    claimed = (header or "").strip()
+    claimed_roles = list(dict.fromkeys(role.strip() for role in (header_roles or "").split(",") if role.strip()))
+    if person is not None:
+        if claimed and claimed != person.name:
+            raise ApiError(
+                403,
+                "identity_mismatch",
+                f"this API key belongs to {person.name}, not {claimed!r}: a person's key decides only as that "
+                "person (send no X-Xorb-Approver header, or that name)",
+            )
+        not_held = [role for role in claimed_roles if role not in person.roles]
+        if not_held:
+            raise ApiError(
+                403,
+                "identity_mismatch",
+                f"this API key does not give {person.name} the role {not_held[0]!r} claimed in X-Xorb-Roles "
+                f"(its roles: {', '.join(person.roles) or 'none'})",
+            )
+        return person.name, claimed_roles or list(person.roles)  # the header may only narrow the key's roles
+    if mode != "trust":
+        raise ApiError(
+            403,
+            "not_bound",
+            "this API key is not bound to a person: with XORB_APPROVER_HEADERS=refuse only a person's own key "
+            "(a '<key> <person> <role>,...' line in XORB_API_KEY_FILE) can approve or deny",
+        )
+    if not _NAME.match(claimed):
+        raise ApiError(
+            422,
+            "missing_approver",
+            "send the approver's name in the X-Xorb-Approver header (and their roles in X-Xorb-Roles, comma-separated)",
+            fields=[{"field": "X-Xorb-Approver", "message": "required: who approves"}],
+        )
+    return claimed, claimed_roles
+
+
+@router.get("/approvals", summary="Approvals waiting for people in running playbook runs")
+async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
+    try:
+        pending = await playbook_runs.pending_approvals(svc.client, svc.settings)
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from None
+    items = []
+    for item in pending.items:
+        request = item.request
+        items.append(
+            {
+                "incident_id": request.incident_id,
+                "step_id": request.step_id,
+                "iteration": request.iteration,
+                "playbook_id": item.playbook_id,
+                "workflow_id": item.workflow_id,
+                "message": request.message,
+                "approvers": {"roles": request.roles, "people": request.people},
+                "required": request.required,
+                "received": request.approvals(),
+                "round": request.round,
+                "deadline": request.deadline.isoformat(),
+                "votes": [vote.model_dump(mode="json") for vote in request.votes],
+            }
+        )
+    # Runs that could not be asked (no worker answered): their approvals are not listed, but they are not lost.
+    return {"items": items, "unanswered_runs": pending.silent}
+
+
+@router.post(
+    "/incidents/{incident_id}/approvals",
+    summary="Approve or deny a step waiting for approval (as the API key's person, or X-Xorb-Approver/-Roles)",
+    responses={
+        403: {"description": "not an allowed approver, or the key cannot speak for that person"},
+        409: {"description": "not waiting / refused"},
+        503: {"description": "Temporal unavailable, or no worker answered for the incident's run: retry"},
+    },
+)
+async def decide(
+    incident_id: str,
+    body: ApprovalBody,
+    svc: Services = Depends(services),
+    person: Person | None = Depends(require_api_key),
+    approver: str | None = Header(None, alias="X-Xorb-Approver"),
+    roles: str | None = Header(None, alias="X-Xorb-Roles"),
+) -> dict[str, Any]:
+    if not _INCIDENT_ID.match(incident_id):
+        raise ApiError(404, "not_found", f"no incident {incident_id!r}")
+    name, held = _approver(person, approver, roles, svc.settings.approver_headers)
+    decision = ApprovalDecision(
+        incident_id=incident_id,
+        step_id=body.step,
+        iteration=body.iteration,
+        approver=name,
+        roles=held,
+        approve=body.approve,
+        comment=body.comment,
+    )
+    try:
+        workflow_id, receipt = await playbook_runs.decide(svc.client, svc.settings, decision)
+    except playbook_runs.NotWaiting as exc:
+        raise ApiError(409, "not_waiting", str(exc)) from None
+    except playbook_runs.RunNotAnswering as exc:
+        raise ApiError(503, "run_not_answering", str(exc), headers={"Retry-After": "5"}) from None
+    except playbook_runs.NotAllowed as exc:
+        raise ApiError(403, "not_allowed", str(exc)) from None
+    except ApprovalRejected as exc:
+        raise ApiError(409, "approval_refused", str(exc)) from None
+    except TemporalUnavailable as exc:
+        raise _unavailable(exc) from None
+    identity = "api_key" if person is not None else "header"
+    metrics.APPROVAL_DECISIONS.labels("approve" if body.approve else "deny", identity).inc()
+    return {
+        "incident_id": incident_id,
+        "workflow_id": workflow_id,
+        "step_id": receipt.step_id,
+        "iteration": receipt.iteration,
+        "approver": name,
+        "roles": held,
+        "identity": identity,
+        "approve": body.approve,
+        "comment": body.comment,
+        "approvals": receipt.approvals,
+        "required": receipt.required,
+        "outcome": receipt.outcome,
+    }

@@ -1,0 +1,114 @@
+"""GET /v1/playbooks, POST /v1/playbooks/validate, POST /v1/playbooks/dry-run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from xorb_orchestrator.api.body import JSON_TYPES, parse_json, read_body, read_json
+from xorb_orchestrator.api.deps import Services, services
+from xorb_orchestrator.api.errors import ApiError, field_errors
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.playbook import InputError, PlaybookInvalid, load_document
+from xorb_orchestrator.playbook.catalog import MAX_FILE_BYTES, PlaybookCatalog, PlaybookLoadError
+from xorb_orchestrator.services import playbook_runs
+from xorb_orchestrator.services.playbook_client import DryRunTimeout
+
+router = APIRouter()
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+MAX_DRY_RUN_BYTES = 2 * MAX_FILE_BYTES  # a playbook and an alert
+
+
+async def _catalog(svc: Services) -> PlaybookCatalog:
+    try:
+        return await asyncio.to_thread(playbook_runs.catalog, svc.settings)
+    except PlaybookLoadError as exc:
+        raise ApiError(
+            500, "playbooks_invalid", f"the playbooks directory has invalid files: {exc.messages[0]}"
+        ) from None
+
+
+@router.get("/playbooks", summary="The playbooks of the playbooks directory (XORB_PLAYBOOKS_DIR)")
+async def list_playbooks(svc: Services = Depends(services)) -> dict[str, Any]:
+    known = await _catalog(svc)
+    items = [
+        {
+            "id": entry.playbook.id,
+            "name": entry.playbook.name,
+            "version": entry.playbook.version,
+            "description": entry.playbook.description,
+            "tags": list(entry.playbook.tags),
+            "sha256": entry.sha256,
+            "file": entry.path.name,
+        }
+        for entry in sorted(known.values(), key=lambda e: e.playbook.id)
+    ]
+    return {"items": items}
+
+
+@router.post(
+    "/playbooks/validate",
+    summary="Check a playbook (native or CACAO 2.0; JSON, or YAML with a YAML content type)",
+    responses={200: {"description": "{valid, errors: [\"step 'x' field 'y': ...\"]}"}},
+)
+async def validate(request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
+    media, raw = await read_body(request, MAX_FILE_BYTES, JSON_TYPES + YAML_TYPES)
+    if media in YAML_TYPES:
+        try:
+            document = load_document(raw.decode("utf-8", errors="replace"), "yaml")
+        except PlaybookInvalid as exc:
+            return {"valid": False, "errors": [str(error) for error in exc.errors]}
+    else:
+        document = parse_json(raw)
+    errors = playbook_runs.validation_errors(document, await _catalog(svc))
+    return {"valid": not errors, "errors": errors}
+
+
+@router.post("/playbooks/dry-run", summary="Run a playbook dry on Temporal: the steps it would take, nothing changed")
+async def dry_run(request: Request, svc: Services = Depends(services)) -> JSONResponse:
+    body = await read_json(request, MAX_DRY_RUN_BYTES)
+    if not isinstance(body, dict) or "playbook" not in body or "alert" not in body:
+        raise _invalid("body", "expected {playbook: <object or catalog id>, alert: <generic alert>, inputs: {...}}")
+    inputs = body.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise _invalid("inputs", "expected an object of input values")
+    unknown = sorted(set(body) - {"playbook", "alert", "inputs"})
+    if unknown:
+        raise _invalid(unknown[0], "unknown field (expected playbook, alert, inputs)")
+    try:
+        workflow_id, result = await playbook_runs.dry_run(
+            svc.client, svc.settings, body["playbook"], body["alert"], inputs
+        )
+    except playbook_runs.UnknownPlaybook as exc:
+        raise ApiError(404, "unknown_playbook", str(exc.args[0])) from None
+    except PlaybookInvalid as exc:
+        errors = [str(error) for error in exc.errors]
+        message = f"the playbook is invalid: {errors[0]}" + (
+            f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        )
+        return JSONResponse({"error": "invalid_playbook", "message": message, "errors": errors}, status_code=422)
+    except ValidationError as exc:
+        fields = [{**f, "field": f"alert.{f['field']}"} for f in field_errors(exc)]
+        raise ApiError(
+            422, "invalid_alert", f"invalid {', '.join(f['field'] for f in fields)}", fields=fields
+        ) from None
+    except InputError as exc:
+        raise _invalid("inputs", str(exc), code="invalid_inputs") from None
+    except DryRunTimeout:
+        raise ApiError(
+            504, "timeout", f"the dry run did not finish within {playbook_runs.DRY_RUN_TIMEOUT:g}s"
+        ) from None
+    except TemporalUnavailable as exc:
+        raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"}) from None
+    report = result.model_dump(mode="json")
+    report["workflow_id"] = workflow_id
+    report["decisions"] = [{"step": step, "decision": decision} for step, decision in result.decisions()]
+    return JSONResponse(report)
+
+
+def _invalid(field: str, message: str, *, code: str = "invalid_request") -> ApiError:
+    return ApiError(422, code, f"{field}: {message}", fields=[{"field": field, "message": message}])

@@ -1,0 +1,1 @@
+"""The `xorb` command: one module per command group."""

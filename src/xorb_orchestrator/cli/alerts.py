@@ -1,0 +1,202 @@
+"""`xorb alerts`: send a file of detector alerts to the API, or follow a growing log of them."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from xorb_orchestrator.config import SettingsError, load_settings
+from xorb_orchestrator.infrastructure.logs import setup_logging
+from xorb_orchestrator.shipper.file_follower import FileFollower
+from xorb_orchestrator.shipper.position import default_state_path
+from xorb_orchestrator.shipper.sender import (
+    AlertLine,
+    AlertShipper,
+    ItemResult,
+    RetryPolicy,
+    ShipperError,
+    batches,
+    split_alerts,
+)
+from xorb_orchestrator.sources import SOURCES
+
+log = logging.getLogger("xorb_orchestrator.alerts")
+
+alerts_app = typer.Typer(
+    help="Send detectors' alerts to the API: a file at once (send), or a growing log as it grows (follow).",
+    no_args_is_help=True,
+)
+
+# `send` is a person at a terminal: if the API stays busy this long, say so rather than wait forever.
+SEND_GIVE_UP_AFTER = 60.0
+
+Source = Annotated[
+    str, typer.Option("--source", "-s", help=f"The alerts' format: {', '.join(SOURCES)}.", show_default=False)
+]
+ApiUrl = Annotated[
+    str | None,
+    typer.Option(help="The API's base URL (default: XORB_API_URL, else http://127.0.0.1:8000).", show_default=False),
+]
+ApiKey = Annotated[str | None, typer.Option(help="API key (default: XORB_API_KEY).", show_default=False)]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"xorb: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _connection(source: str, api_url: str | None, api_key: str | None) -> tuple[str, str]:
+    """The API's URL and key, from the options or the settings; one line naming what is wrong."""
+    if source not in SOURCES:
+        raise _fail(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}", 2)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc), 2) from None
+    setup_logging(settings.log_level, settings.log_format)
+    for noisy in ("httpx", "httpcore"):  # one INFO line per request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    url = (api_url or settings.client_api_url).strip()
+    if not url.startswith(("http://", "https://")):
+        raise _fail(f"--api-url: expected an http(s) URL, got {url!r}", 2)
+    key = api_key or settings.client_api_key
+    if not key:
+        raise _fail("no API key: pass --api-key or set XORB_API_KEY (`xorb dev` keeps its key in .xorb-dev/api_key)", 2)
+    return url, key
+
+
+@alerts_app.command("send")
+def send(
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="Alerts: one JSON object, a JSON array, or NDJSON (one a line); '-' reads stdin."
+        ),
+    ],
+    source: Source,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Send a file of alerts once; print what was accepted, rejected (and why) and ignored.
+
+    Exits 1 if any alert was rejected. Sending the same file again is safe: re-deliveries count once.
+    """
+    url, key = _connection(source, api_url, api_key)
+    items = split_alerts(_read_input(file))
+    results: list[ItemResult] = []
+    policy = RetryPolicy(give_up_after=SEND_GIVE_UP_AFTER, retry_unreachable=False)
+    with AlertShipper(url, key, source, retry=policy) as shipper:
+        for batch in batches(items):
+            try:
+                answer = shipper.ship([item.data for item in batch])
+            except ShipperError as exc:
+                if results:
+                    _print_summary(items, results)
+                    unsent = len(items) - len(results)
+                    raise _fail(f"{exc}; {unsent} alert(s) not sent (sending the file again is safe)") from None
+                raise _fail(str(exc)) from None
+            start = len(results)
+            results.extend(_offset(item, start) for item in answer.results)
+    _print_summary(items, results)
+    if any(r.status == "rejected" for r in results):
+        raise typer.Exit(1)
+
+
+def _read_input(file: str) -> bytes:
+    if file == "-":
+        return sys.stdin.buffer.read()
+    path = Path(file)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(f"{file}: no such file", 2) from None
+    except IsADirectoryError:
+        raise _fail(f"{file}: is a directory, not a file of alerts", 2) from None
+    except OSError as exc:
+        raise _fail(f"{file}: cannot read it: {exc.strerror}", 2) from None
+
+
+def _offset(item: ItemResult, start: int) -> ItemResult:
+    return ItemResult(
+        start + item.index, item.status, item.incident_id, item.duplicate, item.error, item.path, item.reason
+    )
+
+
+def _print_summary(items: list[AlertLine], results: list[ItemResult]) -> None:
+    accepted = [r for r in results if r.status == "accepted"]
+    duplicates = sum(1 for r in accepted if r.duplicate)
+    rejected = [r for r in results if r.status == "rejected"]
+    ignored = sum(1 for r in results if r.status == "ignored")
+    typer.echo(
+        f"accepted {len(accepted)} ({duplicates} duplicate{'' if duplicates == 1 else 's'}), "
+        f"rejected {len(rejected)}, ignored {ignored}"
+    )
+    for r in rejected:
+        where = f", {items[r.index].where}" if items[r.index].where else ""
+        typer.echo(f"  rejected index {r.index}{where}: {r.path or '$'}: {r.error}")
+
+
+@alerts_app.command("follow")
+def follow(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The growing log, e.g. /var/log/suricata/eve.json.")],
+    source: Source,
+    state_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to remember the offset the API has answered up to (default: FILE.xorb-offset next to "
+            "FILE if its directory is writable, else under ~/.local/state/xorb/).",
+            show_default=False,
+        ),
+    ] = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Tail FILE like `tail -F` and send its lines as they are written, in batches.
+
+    Survives log rotation (rename or copytruncate) and restarts, without skipping a line.
+
+    The offset is saved only once the API has answered for the lines before it; a line sent twice counts once.
+
+    Rejected alerts are logged with their reason. Stop with Ctrl-C or SIGTERM.
+    """
+    url, key = _connection(source, api_url, api_key)
+    if file.is_dir():
+        raise _fail(f"{file}: is a directory; follow a file of alerts", 2)
+    if not file.parent.is_dir():
+        raise _fail(f"{file}: no such directory {file.parent}", 2)
+    state = state_file or default_state_path(file)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        with AlertShipper(url, key, source, stop=stop) as shipper:
+            shipper.check()
+            FileFollower(file, state, shipper, stop=stop).run()
+    except ShipperError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        name = str(exc.filename or "")
+        hint = "; choose another place with --state-file" if name.startswith(str(state.absolute())) else ""
+        raise _fail(f"{name or file}: {exc.strerror or exc}{hint}") from None
+    except KeyboardInterrupt:  # a second Ctrl-C: leave now; the saved offset is still right
+        raise typer.Exit(130) from None
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """First SIGTERM/SIGINT: finish the batch in flight, commit, and stop. A second one: stop at once."""
+
+    def handler(signum: int, _: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s: stopping after the batch in flight", signal.Signals(signum).name)
+        # Not stop.set() here: the main thread may hold the event's lock at this very moment.
+        threading.Thread(target=stop.set, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

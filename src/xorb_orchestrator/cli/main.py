@@ -1,0 +1,221 @@
+"""The `xorb` command. Thin: parses flags, sets up logging, calls into the service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xorb_orchestrator import __version__
+from xorb_orchestrator.cli.actions import actions_app
+from xorb_orchestrator.cli.alerts import alerts_app
+from xorb_orchestrator.cli.incidents import incidents_app
+from xorb_orchestrator.cli.playbooks import playbook_app
+from xorb_orchestrator.config import Settings, SettingsError, load_settings
+from xorb_orchestrator.devtools.stack import (
+    DevStack,
+    DevStackError,
+    choose_port,
+    load_or_create_api_key,
+    write_endpoints,
+)
+from xorb_orchestrator.infrastructure.logs import setup_logging
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.service import Roles, run_service
+
+app = typer.Typer(
+    name="xorb",
+    help="xorb-orchestrator: alerts in, durable response on Temporal, actions out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(actions_app, name="actions")
+app.add_typer(incidents_app, name="incidents")
+
+EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"xorb: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    setup_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _run(settings: Settings, roles: Roles) -> None:
+    try:
+        asyncio.run(run_service(settings, roles))
+    except EXPECTED_ERRORS as exc:
+        raise _fail(str(exc), 1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def serve() -> None:
+    """Run the API and the worker in one process (what `python main.py` does)."""
+    _run(_settings(), Roles(worker=True, api=True))
+
+
+@app.command()
+def worker() -> None:
+    """Run only the Temporal worker (workflows, activities); /metrics on XORB_METRICS_PORT if set."""
+    _run(_settings(), Roles(worker=True, api=False))
+
+
+@app.command()
+def api() -> None:
+    """Run only the HTTP API."""
+    _run(_settings(), Roles(worker=False, api=True))
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path, typer.Option(help="Where Temporal's SQLite database, logs and the API key live.")] = Path(
+        ".xorb-dev"
+    ),
+    api_port: Annotated[int, typer.Option(help="API port (0 = any free port).")] = 8000,
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port (0 = any free port).")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port (0 = any free port).")] = 8233,
+    redis_port: Annotated[int, typer.Option(help="Redis port (0 = any free port); unused when REDIS_URL is set.")] = 0,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key to accept; by default one is generated and kept in the data directory."),
+    ] = None,
+) -> None:
+    """The embedded default: a real Temporal dev server and Redis, plus the worker and the API, in one go."""
+    settings = _settings()
+    try:
+        asyncio.run(_dev(settings, data_dir, api_port, temporal_port, ui_port, redis_port, api_key))
+    except EXPECTED_ERRORS as exc:
+        raise _fail(str(exc), 1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+async def _dev(
+    settings: Settings,
+    data_dir: Path,
+    api_port: int,
+    temporal_port: int,
+    ui_port: int,
+    redis_port: int,
+    api_key: str | None,
+) -> None:
+    started = time.monotonic()
+    use_own_redis = "redis_url" not in settings.model_fields_set
+    stack = DevStack(
+        data_dir=data_dir,
+        temporal_port=choose_port(temporal_port, "Temporal", "--temporal-port"),
+        ui_port=choose_port(ui_port, "the Temporal UI", "--ui-port"),
+        redis_port=choose_port(redis_port, "Redis", "--redis-port") if use_own_redis else None,
+        namespace=settings.temporal_namespace,
+    )
+    api_port = choose_port(api_port, "the API", "--api-port")
+    key = load_or_create_api_key(data_dir, api_key)
+    await stack.start()
+    try:
+        dev_settings = settings.model_copy(
+            update={
+                "temporal_host": stack.temporal_address,
+                "redis_url": stack.redis_url or settings.redis_url,
+                "api_host": "127.0.0.1",
+                "api_port": api_port,
+                "api_keys": ",".join(filter(None, [key, settings.api_keys])),
+            }
+        )
+        api_url = f"http://127.0.0.1:{api_port}"
+        endpoints = {
+            "api_url": api_url,
+            "temporal_address": stack.temporal_address,
+            "ui_url": stack.ui_url,
+            "metrics_url": f"{api_url}/metrics",
+            "redis_url": dev_settings.redis_url,
+        }
+
+        async def announce() -> None:
+            path = write_endpoints(data_dir, endpoints)
+            typer.echo(
+                f"\nxorb-orchestrator {__version__} is ready ({time.monotonic() - started:.1f}s)\n"
+                f"  API          {api_url}   (OpenAPI docs: {api_url}/docs)\n"
+                f"  Temporal UI  {stack.ui_url}\n"
+                f"  Metrics      {api_url}/metrics\n"
+                f"  API key      {key}\n"
+                f"  Data         {data_dir}   (endpoints: {path})\n"
+                f"Send an alert:\n"
+                f"  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
+                f"    -d '{json.dumps(_EXAMPLE_ALERT)}' {api_url}/v1/alerts\n"
+                f"Stop with Ctrl-C.\n"
+            )
+            sys.stdout.flush()
+
+        await run_service(dev_settings, Roles(worker=True, api=True), on_ready=announce)
+    finally:
+        stack.stop()
+
+
+_EXAMPLE_ALERT = {
+    "title": "Outbound C2 beacon",
+    "severity": "high",
+    "source": "curl",
+    "rule": "c2-beacon",
+    "observables": {"src_ip": "10.0.0.5", "dest_ip": "192.0.2.10"},
+}
+
+
+@app.command("webhook-sink")
+def webhook_sink(
+    port: Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")] = 9000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """A local webhook receiver that prints every notification it gets (one JSON line each)."""
+    from xorb_orchestrator.devtools.webhook_sink import WebhookSink
+
+    def echo(item: dict[str, object]) -> None:
+        typer.echo(json.dumps(item["body"]))
+
+    try:
+        sink = WebhookSink(host, port, echo=echo).start()
+    except OSError as exc:
+        raise _fail(f"--port: cannot listen on {host}:{port}: {exc.strerror}", 1) from None
+    typer.echo(f"listening on {sink.url} (set XORB_NOTIFY_WEBHOOK_URLS={sink.url}); Ctrl-C to stop", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sink.stop()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="xorb")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # The Temporal SDK's native threads can crash interpreter shutdown (sdk-python#300) and turn
+        # a clean one-line error into an abort; everything is flushed and stopped by now, so leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

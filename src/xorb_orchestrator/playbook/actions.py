@@ -1,0 +1,190 @@
+"""Response actions as data: an action's name, its typed arguments, whether it changes anything, what undoes it.
+
+The built-in specs are registered by their action files in `activities/` (see `activities/registry.py`), into
+`ACTIONS` here: models never import activities, yet playbook validation reads the registered names and flags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+# Same rule as a playbook's `action` field (models/playbook/policies.py), kept here to avoid an import cycle.
+ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class ActionArgs(BaseModel):
+    """Base of every action's arguments. Unknown fields are refused, so a misspelt argument names itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def mutating(self) -> bool | None:
+        """Whether *this* call changes something, for actions where that depends on the arguments.
+
+        None (the default) means the action's `mutating` flag decides. Must be pure: it is also evaluated
+        to decide what a dry run simulates.
+        """
+        return None
+
+
+ArgsT = TypeVar("ArgsT", bound=ActionArgs)
+
+
+class ActionArgsInvalid(ValueError):
+    """Arguments that do not fit the action's model. The message names every bad field."""
+
+
+@dataclass(frozen=True)
+class ActionSpec(Generic[ArgsT]):
+    """What the registry knows about one action.
+
+    `mutating` says whether the action may change something outside the orchestrator (a firewall rule, a
+    message people read): validation, dry runs and approvals treat it as disruptive. When that depends on
+    the arguments, `mutating` is the worst case and the args model's `mutating()` refines it per call
+    (`mutating_unless` says when, for people). `undo` names the registered action that reverses it.
+    """
+
+    name: str
+    description: str
+    args: type[ArgsT]
+    mutating: bool
+    undo: str | None = None
+    mutating_unless: str = ""
+
+    def __post_init__(self) -> None:
+        if not ACTION_NAME.match(self.name):
+            raise ValueError(f"action name {self.name!r} must look like area.verb (lower case, dot-separated)")
+        if self.undo is not None and not ACTION_NAME.match(self.undo):
+            raise ValueError(f"action {self.name}: undo {self.undo!r} is not an action name")
+        if self.mutating_unless and not self.mutating:
+            raise ValueError(f"action {self.name}: mutating_unless only applies to a mutating action")
+
+    def parse_args(self, raw: Mapping[str, Any] | None) -> ArgsT:
+        """The validated arguments; ActionArgsInvalid naming each bad field otherwise."""
+        try:
+            return self.args.model_validate(dict(raw or {}))
+        except ValidationError as exc:
+            raise ActionArgsInvalid(f"{self.name}: {describe_args_error(exc)}") from None
+
+    def mutates(self, args: ArgsT) -> bool:
+        """Whether this call, with these validated arguments, changes something."""
+        if not self.mutating:
+            return False
+        refined = args.mutating()
+        return True if refined is None else refined
+
+    def is_mutating(self, raw: Mapping[str, Any] | None) -> bool:
+        """Like `mutates`, from raw arguments; arguments that do not validate count as mutating (the safe side)."""
+        if not self.mutating:
+            return False
+        try:
+            return self.mutates(self.parse_args(raw))
+        except ActionArgsInvalid:
+            return True
+
+    def args_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the arguments (field names as written in a playbook)."""
+        return self.args.model_json_schema(by_alias=True)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything about the action, as JSON-ready data (what `xorb actions list --json` prints)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "mutating": self.mutating,
+            "mutating_unless": self.mutating_unless or None,
+            "undo": self.undo,
+            "args_schema": self.args_schema(),
+        }
+
+
+def describe_args_error(exc: ValidationError) -> str:
+    """One line per bad field: `field 'url': expected a valid URL, got 'x'`, joined with '; '."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err.get("loc", ()))
+        message = err.get("msg", "invalid value").removeprefix("Value error, ").replace("Input should be", "expected")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown argument"
+        elif err.get("type") == "missing":
+            message = "required argument is missing"
+        else:
+            got = err.get("input")
+            if isinstance(got, str | int | float | bool) and "got " not in message:
+                message += f", got {got!r}"
+        parts.append(f"field '{loc}': {message}" if loc else message)
+    return "; ".join(parts)
+
+
+class ActionCatalog:
+    """Registered action specs by name. Pure data: the activities that perform them are in activities/registry."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, ActionSpec[Any]] = {}
+
+    def add(self, spec: ActionSpec[Any]) -> None:
+        if spec.name in self._specs:
+            raise ValueError(f"action {spec.name!r} is registered twice")
+        self._specs[spec.name] = spec
+
+    def get(self, name: str) -> ActionSpec[Any] | None:
+        return self._specs.get(name)
+
+    def specs(self) -> list[ActionSpec[Any]]:
+        """Every spec, sorted by name."""
+        return [self._specs[name] for name in sorted(self._specs)]
+
+    def flags(self) -> dict[str, bool]:
+        """`{name: mutating}`: what playbook validation takes as its `actions`."""
+        return {spec.name: spec.mutating for spec in self.specs()}
+
+    def live_flags(self) -> Mapping[str, bool]:
+        """A read-only view of `flags()` that follows later registrations."""
+        return _LiveFlags(self)
+
+    def problems(self) -> list[str]:
+        """Registry mistakes: an undo naming an unknown action, or a non-mutating action with an undo."""
+        found = []
+        for spec in self.specs():
+            if spec.undo is None:
+                continue
+            if spec.undo not in self._specs:
+                found.append(f"action {spec.name}: its undo {spec.undo!r} is not a registered action")
+            if not spec.mutating:
+                found.append(f"action {spec.name}: only a mutating action has anything to undo")
+        return found
+
+
+class _LiveFlags(Mapping[str, bool]):
+    def __init__(self, catalog: ActionCatalog) -> None:
+        self._catalog = catalog
+
+    def _flags(self) -> dict[str, bool]:
+        flags = self._catalog.flags()
+        if not flags:
+            # Empty only when the registry was never imported: say so, rather than call every action unknown.
+            raise RuntimeError(
+                "no actions are registered: import xorb_orchestrator.activities.actions.registry first "
+                "(the worker and the CLI do), or pass the actions to validate against"
+            )
+        return flags
+
+    def __getitem__(self, name: str) -> bool:
+        return self._flags()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._flags())
+
+    def __len__(self) -> int:
+        return len(self._flags())
+
+    def __repr__(self) -> str:
+        return f"ActionFlags({self._catalog.flags()!r})"
+
+
+# The process's registered actions. Filled by the action files in activities/ when activities.registry is imported.
+ACTIONS = ActionCatalog()

@@ -1,0 +1,1 @@
+"""Decisions as plain functions from facts: enrichment facts, the response plan, playbook selection. Pure."""

@@ -1,0 +1,113 @@
+"""Temporal calls about incidents: deliver an alert, read an incident, list incidents, read the slots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowQueryRejectedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.incident import IncidentView
+from xorb_orchestrator.models.slots import slot_coordinator_id
+from xorb_orchestrator.models.workflow_io import IncidentInput, SlotCoordinatorView
+from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
+from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
+
+RPC_TIMEOUT = timedelta(seconds=5)
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+
+
+class IncidentNotFound(Exception):
+    pass
+
+
+def _unavailable(exc: RPCError) -> TemporalUnavailable:
+    return TemporalUnavailable(f"Temporal is unavailable: {exc.message}")
+
+
+class IncidentClosed(Exception):
+    """The incident this id names has closed; the alert belongs to a new one."""
+
+
+async def deliver_alerts(
+    client: Client, task_queue: str, incident: IncidentInput, envelopes: list[AlertEnvelope]
+) -> None:
+    """Signal-with-start: returns once Temporal has durably recorded the alerts on the incident.
+
+    With a correlation window the id names one window's incident and is never reused once it
+    closed (IncidentClosed); without one, a closed incident's id starts a new run.
+    """
+    reuse = (
+        WorkflowIDReusePolicy.REJECT_DUPLICATE
+        if incident.close_not_before is not None
+        else WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    )
+    try:
+        await client.start_workflow(
+            IncidentWorkflow.run,
+            incident,
+            id=incident.incident_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse,
+            start_signal="add_alerts",
+            start_signal_args=[envelopes],
+            rpc_timeout=RPC_TIMEOUT,
+        )
+    except WorkflowAlreadyStartedError:
+        raise IncidentClosed(incident.incident_id) from None
+    except RPCError as exc:
+        if exc.status in _UNAVAILABLE or "exceeded workflow execution limit" in exc.message:
+            # A full incident (Temporal's per-run signal cap) is a pause, not a loss: the sender retries.
+            raise _unavailable(exc) from None
+        raise
+
+
+async def deliver_alert(client: Client, task_queue: str, incident: IncidentInput, envelope: AlertEnvelope) -> None:
+    await deliver_alerts(client, task_queue, incident, [envelope])
+
+
+async def query_incident(client: Client, incident_id: str) -> IncidentView:
+    try:
+        view = await client.get_workflow_handle(incident_id).query(IncidentWorkflow.state, rpc_timeout=RPC_TIMEOUT)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise IncidentNotFound(incident_id) from None
+        if exc.status in _UNAVAILABLE:
+            raise _unavailable(exc) from None
+        raise
+    except WorkflowQueryRejectedError:
+        raise IncidentNotFound(incident_id) from None
+    if view is None:
+        raise IncidentNotFound(incident_id)
+    return view
+
+
+async def list_incident_ids(
+    client: Client, query: str, page_size: int, page_token: bytes | None
+) -> tuple[list[str], bytes | None]:
+    try:
+        pages = client.list_workflows(query, page_size=page_size, next_page_token=page_token, rpc_timeout=RPC_TIMEOUT)
+        await pages.fetch_next_page(page_size=page_size)
+    except RPCError as exc:
+        if exc.status in _UNAVAILABLE:
+            raise _unavailable(exc) from None
+        raise
+    ids = [execution.id for execution in pages.current_page or []]
+    return ids, pages.next_page_token or None
+
+
+async def query_slots(client: Client, task_queue: str) -> SlotCoordinatorView | None:
+    """The coordinator's state, or None when it has not started yet."""
+    try:
+        return await client.get_workflow_handle(slot_coordinator_id(task_queue)).query(
+            ResponseSlotsWorkflow.state, rpc_timeout=timedelta(seconds=2)
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise

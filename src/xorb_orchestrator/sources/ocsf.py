@@ -1,0 +1,157 @@
+"""`ocsf`: OCSF Detection Finding (class_uid 2004) and Security Finding (2001) events.
+
+Severity: OCSF's `severity_id` is this project's scale, taken as is (0-6). `99` (Other) means the
+sender's own label is in `severity`: it is used when it names an OCSF level, else unknown (0).
+
+Observables come from the event's `observables[]` (by `type_id`, with the role read from `name`:
+`src_endpoint.ip` is the source side) and from the objects a finding carries: `src_endpoint`,
+`dst_endpoint`, `device`, and each of `evidences[]` (endpoints, actor user and process, process,
+file hashes, DNS query, URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xorb_orchestrator.models.alert import Alert
+from xorb_orchestrator.models.observable import Observable
+from xorb_orchestrator.models.observable import ObservableType as T
+from xorb_orchestrator.models.severity import Severity
+from xorb_orchestrator.sources.common import (
+    RULE_MAX,
+    ObservableSet,
+    as_dict,
+    as_int,
+    as_list,
+    find,
+    first,
+    parse_time,
+    require_text,
+    techniques,
+    text,
+    texts,
+    value,
+)
+from xorb_orchestrator.sources.errors import AlertFormatError
+
+SOURCE = "ocsf"
+CLASSES = {2004: "Detection Finding", 2001: "Security Finding"}
+OTHER = 99
+MAX_EVIDENCES = 100
+
+# observable.type_id (OCSF 1.x dictionary types) → our type. 5 (email address) counts as a user
+# only when it names a user's address; 7 (file name), 3 (MAC) and the object types without a
+# scalar value (20 endpoint, 24 file, 25 process ...) have no observable of ours.
+OBSERVABLE_TYPES: dict[int, T] = {
+    1: T.HOSTNAME,
+    2: T.IP,
+    4: T.USER,
+    6: T.URL,
+    8: T.FILE_HASH,
+    9: T.PROCESS,
+    11: T.PORT,
+    21: T.USER,
+    23: T.URL,
+}
+EMAIL = 5
+
+
+def parse(event: dict[str, Any]) -> Alert:
+    """One OCSF finding as an Alert."""
+    _check_class(event)
+    title = require_text(event, "finding_info.title", "finding.title", "message")
+    analytic = as_dict(value(event, "finding_info.analytic", "analytic"))
+    rule_id = text(analytic.get("uid"), RULE_MAX)
+    rule_name = text(analytic.get("name"), 1000)
+    return Alert(
+        source=SOURCE,
+        product=text(value(event, "metadata.product.name"), 200),
+        title=title,
+        severity=_severity(event),
+        rule=rule_id or (rule_name[:RULE_MAX] if rule_name else None),
+        rule_id=rule_id,
+        rule_name=rule_name,
+        event_id=text(value(event, "metadata.uid", "finding_info.uid", "finding.uid"), RULE_MAX),
+        time=parse_time(first(event, "time", "time_dt")),
+        observables=_observables(event),
+        techniques=_techniques(event),
+        categories=texts(value(event, "finding_info.types", "finding.types")),
+        raw=event,
+    )
+
+
+def _check_class(event: dict[str, Any]) -> None:
+    hit = find(event, "class_uid")
+    if hit is None:
+        raise AlertFormatError("$.class_uid", "is required (2004 Detection Finding or 2001 Security Finding)")
+    if as_int(hit.value) not in CLASSES:
+        raise AlertFormatError(
+            hit.path, f"expected 2004 (Detection Finding) or 2001 (Security Finding), got {hit.value!r}"
+        )
+
+
+def _severity(event: dict[str, Any]) -> Severity:
+    hit = find(event, "severity_id")
+    if hit is None:
+        raise AlertFormatError("$.severity_id", "is required")
+    number = as_int(hit.value)
+    if number == OTHER:
+        try:
+            return Severity.parse(text(event.get("severity")) or "")
+        except ValueError:
+            return Severity.UNKNOWN
+    if number is None or number not in Severity._value2member_map_:
+        raise AlertFormatError(hit.path, f"expected an OCSF severity_id 0-6 or 99, got {hit.value!r}")
+    return Severity(number)
+
+
+def _techniques(event: dict[str, Any]) -> list[str]:
+    # OCSF 1.1+ puts attacks in finding_info; 1.0 and Security Finding have them at the top.
+    attacks = as_list(value(event, "finding_info.attacks")) + as_list(event.get("attacks"))
+    ids: list[Any] = []
+    for attack in attacks:
+        attack = as_dict(attack)
+        ids.append(value(attack, "technique.uid"))
+        ids.append(value(attack, "sub_technique.uid"))
+    return techniques(ids)
+
+
+def _observables(event: dict[str, Any]) -> list[Observable]:
+    obs = ObservableSet()
+    for item in as_list(event.get("observables")):
+        _add_declared(obs, as_dict(item))
+    obs.add(T.HOSTNAME, value(event, "device.hostname"))
+    obs.add(T.IP, value(event, "device.ip"))
+    for holder in [event, *as_list(event.get("evidences"))[:MAX_EVIDENCES]]:
+        _add_evidence(obs, as_dict(holder))
+    return obs.to_list()
+
+
+def _add_declared(obs: ObservableSet, item: dict[str, Any]) -> None:
+    name = str(item.get("name") or "")
+    role = "src" if "src_endpoint" in name else "dest" if "dst_endpoint" in name else None
+    type_id = as_int(item.get("type_id"))
+    kind = OBSERVABLE_TYPES.get(type_id) if type_id is not None else None
+    if type_id == EMAIL and "user" in name:
+        kind = T.USER
+    if kind is T.HOSTNAME and ("query" in name or "domain" in name):
+        kind = T.DOMAIN  # a DNS query's hostname is a domain to look up, not one of our hosts
+    if kind is None or (kind is T.PORT and role == "src"):
+        return
+    obs.add(kind, item.get("value"), role)
+
+
+def _add_evidence(obs: ObservableSet, part: dict[str, Any]) -> None:
+    obs.add(T.IP, value(part, "src_endpoint.ip"), "src")
+    obs.add(T.HOSTNAME, value(part, "src_endpoint.hostname"), "src")
+    obs.add(T.IP, value(part, "dst_endpoint.ip"), "dest")
+    obs.add(T.HOSTNAME, value(part, "dst_endpoint.hostname"), "dest")
+    obs.add(T.PORT, value(part, "dst_endpoint.port"), "dest")
+    obs.add(T.USER, value(part, "actor.user.name"))
+    obs.add(T.PROCESS, value(part, "actor.process.name"))
+    obs.add(T.PROCESS, value(part, "process.name"))
+    obs.add(T.DOMAIN, value(part, "query.hostname"))
+    obs.add(T.URL, value(part, "url.url_string"))
+    for holder in ("file", "process.file", "actor.process.file"):
+        for digest in as_list(value(part, f"{holder}.hashes")):
+            obs.add(T.FILE_HASH, as_dict(digest).get("value"))

@@ -1,0 +1,1 @@
+"""IncidentWorkflow: one incident from its first alert to its closed response."""

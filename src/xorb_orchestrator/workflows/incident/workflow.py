@@ -1,0 +1,297 @@
+"""IncidentWorkflow: one incident from its first alert to its closed response.
+
+record alert -> enrich -> plan (typed Plan, kept in history) -> wait for a response slot ->
+run the plan's playbook as a child workflow (or its built-in steps) -> release the slot ->
+linger so related alerts join -> close.
+Workflow id `incident-<correlation key>`: a re-delivered alert can never open a second incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.models.alert import AlertEnvelope
+    from xorb_orchestrator.models.enrichment import Enrichment
+    from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
+    from xorb_orchestrator.models.plan import Plan, PlannedStep
+    from xorb_orchestrator.models.search_attributes import SEVERITY_ATTR, STATUS_ATTR
+    from xorb_orchestrator.models.slots import slot_coordinator_id
+    from xorb_orchestrator.models.workflow_io import (
+        ActionInput,
+        ActionResult,
+        EnrichInput,
+        IncidentInput,
+        PlanInput,
+        PublishInput,
+        SlotRequest,
+    )
+    from xorb_orchestrator.workflows import policies
+    from xorb_orchestrator.workflows.incident.playbook_run import planned_run, run_playbook
+    from xorb_orchestrator.workflows.incident.state import add_alert, observable_keys, open_incident, remember
+    from xorb_orchestrator.workflows.playbook.actions import failed_attempts
+    from xorb_orchestrator.workflows.waiting import wait_until
+
+Transition = Literal["started", "completed", "failed"]
+HISTORY_LIMIT = 10_000
+# Publish the view at most this often while alerts keep arriving (a storm must not mean a write per alert).
+PUBLISH_INTERVAL = timedelta(seconds=2)
+
+
+@workflow.defn
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, request: IncidentInput) -> None:
+        self._request = request
+        self._view: IncidentView | None = request.carried
+        # Recent fingerprints in arrival order (a dict is an ordered set), bounded by MAX_FINGERPRINTS.
+        self._seen: dict[str, None] = dict.fromkeys(request.seen_fingerprints)
+        self._early: list[AlertEnvelope] = list(request.pending_alerts)
+        self._slot_granted = False
+        # A run continued as new publishes the view it carries at once (the cache may not have it).
+        self._dirty = request.carried is not None
+        self._observable_keys = observable_keys(request.carried) if request.carried else set()
+        self._last_alert_at = workflow.now()
+
+    # --- messages -------------------------------------------------------------------------------
+
+    @workflow.signal
+    def add_alert(self, envelope: AlertEnvelope) -> None:
+        """One alert for this incident; a re-delivery (same fingerprint) only counts as a duplicate."""
+        if self._view is None:
+            self._early.append(envelope)
+            return
+        self._record(envelope)
+
+    @workflow.signal
+    def add_alerts(self, envelopes: list[AlertEnvelope]) -> None:
+        """A batch of alerts for this incident (what the API's group commit sends)."""
+        for envelope in envelopes:
+            self.add_alert(envelope)
+
+    @workflow.signal
+    def slot_granted(self) -> None:
+        self._slot_granted = True
+
+    @workflow.query
+    def state(self) -> IncidentView | None:
+        return self._view
+
+    # --- the run --------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: IncidentInput) -> IncidentView:
+        if self._view is None:
+            # Signal-with-start delivers the first alert with the first workflow task.
+            if not await wait_until(lambda: bool(self._early), timedelta(minutes=1)):
+                raise ApplicationError("incident started without an alert", non_retryable=True)
+            first = self._early.pop(0)
+            self._view = open_incident(request.incident_id, request.correlation_key, first, workflow.now())
+            self._observable_keys = observable_keys(self._view)
+            remember(self._seen, first.fingerprint)
+            for envelope in self._early:
+                self._record(envelope)
+            self._early.clear()
+            workflow.logger.info("incident opened: %s", self._view.title)
+            await self._publish("started")
+            await self._respond(self._view)
+        await self._linger(request)
+        return self._view
+
+    async def _respond(self, view: IncidentView) -> None:
+        enrichment = await workflow.execute_activity(
+            "incident.enrich",
+            EnrichInput(incident_id=view.incident_id, observables=view.observables),
+            result_type=Enrichment,
+            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+            retry_policy=policies.BOOKKEEPING_RETRY,
+        )
+        view.enrichment = enrichment
+        plan = await workflow.execute_activity(
+            "incident.plan",
+            PlanInput(
+                incident_id=view.incident_id,
+                title=view.title,
+                severity_id=view.severity_id,
+                observables=view.observables,
+                techniques=view.techniques,
+                enrichment=enrichment,
+            ),
+            result_type=Plan,
+            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+            retry_policy=policies.BOOKKEEPING_RETRY,
+        )
+        view.plan = plan.model_copy(update={"run": None})  # the pinned playbook stays in history, not in the view
+        pinned = plan.run
+        if pinned is not None:
+            view.playbook_run = planned_run(view, pinned)
+        else:
+            view.steps = [StepRun(id=step.id, action=step.action) for step in plan.steps]
+        self._set_status(IncidentStatus.WAITING)
+        await self._publish()
+        await self._acquire_slot(view)
+        try:
+            self._set_status(IncidentStatus.RUNNING)
+            await self._publish()
+            failed = await (run_playbook(view, pinned) if pinned is not None else self._run_steps(view, plan))
+        except (Exception, asyncio.CancelledError):
+            # Not `finally`: that would also run when the worker evicts the workflow from its cache.
+            await self._release_slot(view.incident_id)
+            raise
+        await self._release_slot(view.incident_id)
+        self._set_status(IncidentStatus.FAILED if failed else IncidentStatus.COMPLETED)
+        workflow.logger.info("incident response %s", view.status.value)
+        await self._publish("failed" if failed else "completed")
+
+    async def _run_steps(self, view: IncidentView, plan: Plan) -> bool:
+        """Run the steps in order; the first failure stops the rest. Returns whether one failed."""
+        for index, (step, run) in enumerate(zip(plan.steps, view.steps, strict=True)):
+            run.status, run.started_at = StepStatus.RUNNING, workflow.now()
+            await self._publish()
+            try:
+                result = await self._execute(view, step, first_action=index == 0)
+            except ActivityError as err:
+                run.status, run.error = StepStatus.FAILED, _describe(err)
+                run.attempts = failed_attempts(err, policies.ACTION_RETRY)
+                run.ended_at = workflow.now()
+                workflow.logger.warning("step %s failed: %s", step.id, run.error)
+                for later in view.steps[index + 1 :]:
+                    later.status, later.error = StepStatus.SKIPPED, f"not run: step {step.id} failed"
+                view.error = f"step {step.id} ({step.action}) failed: {run.error}"
+                return True
+            run.attempts, run.ended_at, run.result = result.attempt, workflow.now(), result.details
+            if result.outcome == "skipped":
+                run.status, run.error = StepStatus.SKIPPED, result.reason
+            else:
+                run.status = StepStatus.COMPLETED
+        return False
+
+    async def _execute(self, view: IncidentView, step: PlannedStep, *, first_action: bool) -> ActionResult:
+        # Actions are found by registered name: the plan is data, the registry is the worker's.
+        return await workflow.execute_activity(
+            step.action,
+            ActionInput(incident_id=view.incident_id, step=step, incident=view, first_action=first_action),
+            result_type=ActionResult,
+            start_to_close_timeout=policies.ACTION_TIMEOUT,
+            heartbeat_timeout=policies.ACTION_HEARTBEAT,
+            retry_policy=policies.ACTION_RETRY,
+        )
+
+    # --- response slots (MAX_PARALLEL_WORKFLOWS) ------------------------------------------------
+
+    async def _acquire_slot(self, view: IncidentView) -> None:
+        slot = SlotRequest(incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now())
+        while True:
+            await workflow.execute_activity(
+                "slots.request",
+                slot,
+                start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
+                retry_policy=policies.BOOKKEEPING_RETRY,
+            )
+            if await wait_until(lambda: self._slot_granted, policies.SLOT_REQUEST_INTERVAL):
+                return
+            workflow.logger.info("still waiting for a response slot; asking again")
+
+    async def _release_slot(self, incident_id: str) -> None:
+        try:
+            await workflow.get_external_workflow_handle(slot_coordinator_id(workflow.info().task_queue)).signal(
+                "release", incident_id
+            )
+        except FailureError as err:
+            # The coordinator audits its holders, so a lost release only delays the next grant.
+            workflow.logger.warning("could not release response slot: %s", err)
+
+    # --- after the response ---------------------------------------------------------------------
+
+    async def _linger(self, request: IncidentInput) -> None:
+        """Stay open for related alerts until none has come for `linger_seconds` (the correlation
+        window), and never before `close_not_before`: an alert whose window id is this incident's
+        must always find it open."""
+        quiet = timedelta(seconds=request.linger_seconds)
+        while True:
+            if self._history_is_long():
+                await self._continue_as_new(request)
+            if self._dirty:
+                await self._publish()
+                if quiet > timedelta(0):
+                    await workflow.sleep(PUBLISH_INTERVAL)
+                continue
+            close_at = self._last_alert_at + quiet
+            if request.close_not_before is not None:
+                close_at = max(close_at, request.close_not_before)
+            remaining = close_at - workflow.now()
+            if remaining <= timedelta(0):
+                return
+            await wait_until(lambda: self._dirty, remaining)
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+
+    async def _continue_as_new(self, request: IncidentInput) -> None:
+        """A storm must not grow one history without bound: carry the incident into a fresh run."""
+        await self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            IncidentInput(
+                incident_id=request.incident_id,
+                correlation_key=request.correlation_key,
+                linger_seconds=request.linger_seconds,
+                close_not_before=request.close_not_before,
+                carried=self._view,
+                seen_fingerprints=list(self._seen),
+            )
+        )
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _record(self, envelope: AlertEnvelope) -> None:
+        assert self._view is not None
+        if envelope.fingerprint in self._seen:
+            self._view.duplicate_count += 1
+        else:
+            add_alert(self._view, envelope, workflow.now(), self._observable_keys)
+            remember(self._seen, envelope.fingerprint)
+            self._last_alert_at = workflow.now()
+        self._dirty = True
+
+    def _set_status(self, status: IncidentStatus) -> None:
+        assert self._view is not None
+        self._view.status = status
+        workflow.upsert_search_attributes([STATUS_ATTR.value_set(status.value)])
+
+    async def _publish(self, transition: Transition | None = None) -> None:
+        """Push the view to the read cache. Best effort: Temporal stays the truth if Redis is away."""
+        view = self._view
+        assert view is not None
+        self._dirty = False
+        # Revisions only grow, across runs too (a new run of the same id must win in the cache).
+        view.revision = max(view.revision + 1, int(workflow.now().timestamp() * 1_000_000))
+        view.updated_at = workflow.now()
+        if transition == "started":
+            workflow.upsert_search_attributes(
+                [STATUS_ATTR.value_set(view.status.value), SEVERITY_ATTR.value_set(view.severity)]
+            )
+        publish = PublishInput(incident=view, transition=transition)
+        try:
+            # The most frequent call of an incident: as a local activity it is one marker in history instead of
+            # three events and a workflow task. (Enrich, plan and slot requests stay regular activities: as local
+            # ones they hold the workflow task open, and a storm's alerts then wait; measured.)
+            await workflow.execute_local_activity(
+                "incident.publish",
+                publish,
+                start_to_close_timeout=policies.PUBLISH_TIMEOUT,
+                retry_policy=policies.PUBLISH_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("incident cache not updated: %s", _describe(err))
+
+
+def _describe(err: ActivityError) -> str:
+    cause = err.cause
+    return str(cause.message if isinstance(cause, FailureError) else err.message) or type(cause).__name__

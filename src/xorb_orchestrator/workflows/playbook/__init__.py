@@ -1,0 +1,1 @@
+"""PlaybookWorkflow: the playbook interpreter (scheduler, steps, approvals, compensation)."""

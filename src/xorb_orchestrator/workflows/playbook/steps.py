@@ -1,0 +1,365 @@
+"""Running playbook steps inside the PlaybookWorkflow: one method per step kind, recorded as they run.
+
+The scheduler (playbook_scheduler) decides what runs next; this module does each step's durable part —
+activities, timers, child workflows, approvals — and keeps the record and the state expressions read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.models.incident import StepStatus
+    from xorb_orchestrator.models.playbook_run import (
+        ApprovalVote,
+        PlaybookRunInput,
+        PlaybookRunResult,
+        RunStatus,
+        StepRecord,
+        UndoRecord,
+    )
+    from xorb_orchestrator.playbook import (
+        ActionStep,
+        ApprovalStep,
+        ExpressionError,
+        ForEachStep,
+        IfStep,
+        InputError,
+        Join,
+        ParallelStep,
+        PlaybookStep,
+        Step,
+        StepBase,
+        StepState,
+        SwitchStep,
+        WaitStep,
+        expression_context,
+        format_duration,
+        render_template,
+        render_value,
+        resolve_inputs,
+    )
+    from xorb_orchestrator.workflows.playbook import concurrency
+    from xorb_orchestrator.workflows.playbook.actions import (
+        call_action,
+        describe_failure,
+        failed_attempts,
+        temporal_retry,
+    )
+    from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk
+    from xorb_orchestrator.workflows.playbook.compensation import UndoLedger
+    from xorb_orchestrator.workflows.playbook.scheduler import (
+        Cursor,
+        Done,
+        Failed,
+        Jump,
+        ListEnd,
+        Outcome,
+        StepFailure,
+        choose_block,
+        fallback_block,
+        instance_key,
+        loop_items,
+        should_run,
+        wait_time,
+    )
+
+# A step body's end: its state, and a goto target when a nested list jumped out of it.
+Ran = tuple[StepState, str | None]
+EXPECTED_FAILURES = (StepFailure, ExpressionError, InputError, ActivityError, ChildWorkflowError, TimeoutError)
+
+
+@dataclass
+class Scope:
+    """Where steps run: the step states they see (outermost first; a for_each item adds its own) and `item`."""
+
+    chain: tuple[dict[str, StepState], ...]
+    item: Any = None
+    in_loop: bool = False
+    iterations: tuple[int, ...] = field(default=())
+
+    @property
+    def states(self) -> dict[str, StepState]:
+        return self.chain[-1]
+
+    @property
+    def iteration(self) -> int | None:
+        return self.iterations[-1] if self.iterations else None
+
+    def visible(self) -> dict[str, StepState]:
+        merged: dict[str, StepState] = {}
+        for states in self.chain:
+            merged.update(states)
+        return merged
+
+    def enter_item(self, index: int, item: Any) -> Scope:
+        return Scope((*self.chain, {}), item, True, (*self.iterations, index))
+
+
+class StepRunner:
+    def __init__(self, request: PlaybookRunInput, desk: ApprovalDesk, ledger: UndoLedger, records: list[StepRecord]):
+        self.request = request
+        self.desk = desk
+        self.ledger = ledger
+        self.records = records
+        self.key = workflow.info().workflow_id
+        self.mutating = frozenset(request.mutating_actions)
+        placements = list(request.playbook.walk())
+        self.step_ids = [p.step.id for p in placements]
+        self.approval_ids = [p.step.id for p in placements if isinstance(p.step, ApprovalStep)]
+
+    def context(self, scope: Scope) -> dict[str, Any]:
+        return expression_context(
+            inputs=self.request.inputs,
+            incident=self.request.incident,
+            steps=scope.visible(),
+            step_ids=self.step_ids,
+            approval_ids=self.approval_ids,
+            item=scope.item,
+            in_loop=scope.in_loop,
+        )
+
+    async def run_list(
+        self, steps: list[Step], scope: Scope, start: int = 0, between: Callable[[int], Awaitable[None]] | None = None
+    ) -> ListEnd:
+        """Run a list of steps as the scheduler routes them; `between` is called before each next step."""
+        cursor = Cursor(steps, start)
+        while (step := cursor.current()) is not None:
+            end = cursor.advance(await self.run_step(step, scope))
+            if end is not None:
+                return end
+            if between is not None:
+                await between(cursor.index)
+        return Done()
+
+    async def run_step(self, step: StepBase, scope: Scope) -> Outcome:
+        record = StepRecord(id=step.id, kind=step.kind, iteration=scope.iteration, started_at=workflow.now())
+        self.records.append(record)
+        scope.states[step.id] = StepState(status=StepStatus.RUNNING)
+        jump = None
+        try:
+            skipped = self._skipped(step, scope)
+            if skipped is not None:
+                state = skipped
+                record.decision = "when: false"
+            else:
+                state, jump = await self._bounded(step, self._dispatch(step, scope, record))
+        except asyncio.CancelledError:
+            self._close(step, scope, record, StepState(status=StepStatus.FAILED, error="cancelled"))
+            raise
+        except EXPECTED_FAILURES as err:
+            failure = err.state if isinstance(err, StepFailure) else None
+            state = failure or StepState(status=StepStatus.FAILED, error=describe_failure(err))
+            state.error = state.error or describe_failure(err)
+        self._close(step, scope, record, state)
+        if _cancel_requested():
+            # An activity that completed while its cancellation was in flight returns normally, swallowing the
+            # cancellation; the step counts as completed (its undo will run) and the cancellation goes on here.
+            raise asyncio.CancelledError
+        if state.status is StepStatus.FAILED:
+            return Failed(step.id, state.error or "failed")
+        return Jump(jump) if jump else Done()
+
+    def _skipped(self, step: StepBase, scope: Scope) -> StepState | None:
+        """The state of a step its `when` skips, or None when it runs. In a dry run, a `when` that reads a
+        simulated result skips the step, with a warning."""
+        try:
+            return None if should_run(step, self.context(scope)) else StepState(status=StepStatus.SKIPPED)
+        except ExpressionError as err:
+            if not self._guessing():
+                raise
+            warning = f"dry run: could not evaluate `when` ({err}); skipped the step"
+            return StepState(status=StepStatus.SKIPPED, result={"warning": warning})
+
+    def _guessing(self) -> bool:
+        # Only dry runs guess what a simulated result would have chosen; real runs fail the step.
+        return self.request.dry_run
+
+    def _close(self, step: StepBase, scope: Scope, record: StepRecord, state: StepState) -> None:
+        state.status = StepStatus.FAILED if state.status is StepStatus.RUNNING else state.status
+        scope.states[step.id] = state
+        record.status, record.result, record.ended_at = state.status, state.result, workflow.now()
+        record.error = state.error or record.error
+        if state.status is StepStatus.COMPLETED and step.compensate is not None:
+            undo = step.compensate
+            try:
+                args = render_value(undo.args, self.context(scope))
+            except ExpressionError as err:
+                record.error = f"its compensation cannot run: {err}"
+                return
+            key = instance_key(self.key, step.id, scope.iterations)
+            self.ledger.push(
+                UndoRecord(step_id=step.id, iteration=scope.iteration, key=key, action=undo.action, args=args,
+                           timeout=undo.timeout, retry=undo.retry)
+            )  # fmt: skip
+
+    async def _bounded(self, step: StepBase, body: Coroutine[Any, Any, Ran]) -> Ran:
+        """Blocks, waits and child playbooks: `timeout` bounds the whole step (actions: each attempt)."""
+        if step.timeout is None or isinstance(step, ActionStep | ApprovalStep):
+            return await body
+        try:
+            return await asyncio.wait_for(body, step.timeout.total_seconds())
+        except TimeoutError:
+            raise StepFailure(f"did not finish within {format_duration(step.timeout)}") from None
+
+    def _dispatch(self, step: StepBase, scope: Scope, record: StepRecord) -> Coroutine[Any, Any, Ran]:
+        if isinstance(step, ActionStep):
+            return self._action(step, scope, record)
+        if isinstance(step, IfStep | SwitchStep):
+            return self._branch(step, scope, record)
+        if isinstance(step, ParallelStep):
+            return self._parallel(step, scope, record)
+        if isinstance(step, ForEachStep):
+            return self._for_each(step, scope, record)
+        if isinstance(step, ApprovalStep):
+            return self._approval(step, scope, record)
+        if isinstance(step, WaitStep):
+            return self._wait(step, scope, record)
+        assert isinstance(step, PlaybookStep)
+        return self._playbook(step, scope, record)
+
+    # --- one method per kind --------------------------------------------------------------------
+
+    async def _action(self, step: ActionStep, scope: Scope, record: StepRecord) -> Ran:
+        args = render_value(step.args, self.context(scope))
+        record.action, record.args = step.action, args
+        if self.request.dry_run and step.action in self.mutating:
+            record.simulated = True
+            return StepState(status=StepStatus.COMPLETED), None
+        retry = temporal_retry(step.retry)
+        try:
+            result = await call_action(
+                step.action,
+                key=instance_key(self.key, step.id, scope.iterations),
+                args=args,
+                incident=self.request.incident,
+                timeout=step.timeout,
+                retry=retry,
+                dry_run=self.request.dry_run,
+            )
+        except ActivityError as err:
+            record.attempts = failed_attempts(err, retry)
+            raise StepFailure(describe_failure(err)) from None
+        record.attempts, record.simulated = result.attempt, result.outcome == "simulated"
+        if result.outcome == "skipped":
+            return StepState(status=StepStatus.SKIPPED, result=result.details, error=result.reason), None
+        return StepState(status=StepStatus.COMPLETED, result=result.details), None
+
+    async def _branch(self, step: IfStep | SwitchStep, scope: Scope, record: StepRecord) -> Ran:
+        warning = None
+        try:
+            decision, steps = choose_block(step, self.context(scope))
+        except ExpressionError as err:
+            if not self._guessing():
+                raise
+            decision, steps = fallback_block(step)
+            warning = f"dry run: could not evaluate the choice ({err}); took the {decision} branch"
+        record.decision = decision
+        result: dict[str, Any] = {"branch": decision} if isinstance(step, IfStep) else {"case": decision}
+        if warning:
+            result["warning"] = warning
+        end = await self.run_list(steps, scope)
+        if isinstance(end, Failed):
+            raise StepFailure(end.describe(), state=StepState(status=StepStatus.FAILED, result=result))
+        return StepState(status=StepStatus.COMPLETED, result=result), end.target if isinstance(end, Jump) else None
+
+    async def _parallel(self, step: ParallelStep, scope: Scope, record: StepRecord) -> Ran:
+        async def branch(_index: int, steps: list[Step]) -> ListEnd:
+            return await self.run_list(steps, scope)
+
+        if step.join is Join.ANY:
+            record.decision = f"branch {await concurrency.join_any(step.parallel, branch)}"
+        else:
+            await concurrency.join_all(step.parallel, branch)
+        return StepState(status=StepStatus.COMPLETED), None
+
+    async def _for_each(self, step: ForEachStep, scope: Scope, record: StepRecord) -> Ran:
+        items = loop_items(step, self.context(scope))
+        iterations: list[dict[str, Any]] = [{} for _ in items]
+
+        async def item_run(index: int, item: Any) -> ListEnd:
+            inner = scope.enter_item(index, item)
+            try:
+                return await self.run_list(step.steps, inner)
+            finally:
+                iterations[index] = {sid: state.as_context(False) for sid, state in inner.states.items()}
+
+        ends = await concurrency.for_each(items, step.concurrency, item_run)
+        result = {"items": items, "iterations": iterations}
+        record.decision = f"{sum(end is not None for end in ends)} of {len(items)} items run"
+        for index, end in enumerate(ends):
+            if end is not None and not isinstance(end, Done):
+                message = f"item {index}: " + (end.describe() if isinstance(end, Failed) else "goto left the loop")
+                raise StepFailure(message, state=StepState(status=StepStatus.FAILED, result=result))
+        return StepState(status=StepStatus.COMPLETED, result=result), None
+
+    async def _approval(self, step: ApprovalStep, scope: Scope, record: StepRecord) -> Ran:
+        message = step.approval.message
+        message = str(render_template(message, self.context(scope))) if message else ""
+        record.args = {"message": message}
+        if self.request.dry_run:
+            record.simulated, record.decision = True, "approved"
+            record.votes = [ApprovalVote(approver="dry-run", approve=True, at=workflow.now(), via="dry-run")]
+            return StepState(status=StepStatus.COMPLETED, approved=True), None
+        pending = await self.desk.ask(step, scope.iteration, message)
+        record.votes, record.decision = pending.request.votes, pending.outcome
+        approved = pending.outcome == "approved"
+        state = StepState(
+            status=StepStatus.COMPLETED if approved else StepStatus.FAILED,
+            approved=approved,
+            approvers=pending.approvers,
+            error=None if approved else pending.reason,
+        )
+        if not approved:  # a denial fails the step, so its on_failure decides what follows
+            raise StepFailure(pending.reason, state=state)
+        return state, None
+
+    async def _wait(self, step: WaitStep, scope: Scope, record: StepRecord) -> Ran:
+        delay = wait_time(step.wait, self.context(scope), workflow.now())
+        record.args = {"wait": format_duration(delay) if delay.total_seconds() >= 1 else "0s"}
+        if self.request.dry_run:
+            record.simulated = True
+        elif delay.total_seconds() > 0:
+            await workflow.sleep(delay)
+        return StepState(status=StepStatus.COMPLETED), None
+
+    async def _playbook(self, step: PlaybookStep, scope: Scope, record: StepRecord) -> Ran:
+        child = self.request.library.get(step.playbook)
+        if child is None:
+            raise StepFailure(f"playbook {step.playbook!r} was not pinned with this run (PlaybookRunInput.pin)")
+        inputs = resolve_inputs(child.inputs, render_value(step.inputs, self.context(scope)))
+        record.args = inputs
+        request = self.request.model_copy(
+            update={
+                "playbook": child,
+                "playbook_sha256": self.request.library_sha256.get(child.id, ""),
+                "inputs": inputs,
+                "carried": None,
+            }
+        )
+        result = await workflow.execute_child_workflow(
+            "PlaybookWorkflow",
+            request,
+            id=instance_key(self.key, step.id, scope.iterations),
+            result_type=PlaybookRunResult,
+            retry_policy=temporal_retry(step.retry) if step.retry else None,
+            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self.records.extend(r.model_copy(update={"id": f"{step.id}/{r.id}"}) for r in result.steps)
+        if result.status is not RunStatus.COMPLETED:
+            state = StepState(status=StepStatus.FAILED, result=result.states)
+            raise StepFailure(f"playbook '{child.id}' {result.status.value}: {result.error}", state=state)
+        for undo in result.pending_undo:  # a later failure here undoes the child's steps too
+            self.ledger.push(undo)
+        return StepState(status=StepStatus.COMPLETED, result=result.states), None
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -1,0 +1,94 @@
+"""A worker killed while an incident's playbook waits for approval: the run survives, the approval reaches it
+through a new worker, and no action runs twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import start_xorb, worker_env, xorb_processes
+from tests.support.stack import make_settings, service
+from tests.support.tool_servers import PLAYBOOKS_DIR, ToolServer
+from xorb_orchestrator.devtools.webhook_sink import WebhookSink
+from xorb_orchestrator.service import Roles
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
+
+ALERT: dict[str, object] = {
+    "title": "Beacon to a known C2 server",
+    "severity": "high",
+    "source": "ids-crash-test",
+    "rule": "c2-beacon-crash",
+    "observables": {"src_ip": "203.0.113.66"},
+    "techniques": ["T1071.001"],
+}
+
+
+async def test_a_killed_worker_loses_no_playbook_run_and_repeats_no_action(
+    temporal_address: str, redis_server: Any, webhook_sink: WebhookSink, tmp_path: Path
+) -> None:
+    tools = ToolServer().start()
+    inputs = json.dumps({"contain-malicious-ip": {"firewall_api": tools.url}})
+    settings = make_settings(
+        temporal_address,
+        redis_server.url,
+        XORB_NOTIFY_WEBHOOK_URLS=webhook_sink.url,
+        XORB_PLAYBOOKS_DIR=str(PLAYBOOKS_DIR),
+        XORB_PLAYBOOK_INPUTS=inputs,
+        XORB_HTTP_ALLOWED_HOSTS="127.0.0.1",
+    )
+    env = worker_env(
+        settings,
+        XORB_PLAYBOOKS_DIR=str(PLAYBOOKS_DIR),
+        XORB_PLAYBOOK_INPUTS=inputs,
+        XORB_HTTP_ALLOWED_HOSTS="127.0.0.1",
+    )
+    try:
+        with xorb_processes() as workers:
+            first = start_xorb(["worker"], env, tmp_path / "worker-1.log")
+            workers.append(first)
+            async with service(settings, Roles(worker=False, api=True)) as api:
+                incident_id = await api.send_alert(ALERT)
+                await api.wait_for_approval(incident_id)  # `announce` has run; the run waits for a SOC lead
+                first.signal(signal.SIGKILL)
+                assert first.proc.wait(10) == -signal.SIGKILL
+
+                workers.append(start_xorb(["worker"], env, tmp_path / "worker-2.log"))
+                # Until the new worker serves the run, the API says so (503, retry), never "not waiting".
+                answers = []
+                for _ in range(60):
+                    response = await api.http.post(
+                        f"/v1/incidents/{incident_id}/approvals",
+                        json={"step": "approve-block", "approve": True, "comment": "after the crash"},
+                        headers={"X-Xorb-Approver": "dana", "X-Xorb-Roles": "soc-lead"},
+                        timeout=30,
+                    )
+                    answers.append((response.status_code, response.json().get("error")))
+                    if response.status_code != 503:
+                        break
+                    assert response.headers["Retry-After"] == "5"
+                    await asyncio.sleep(0.5)
+                assert response.status_code == 200, (answers, response.text)
+                assert set(answers[:-1]) <= {(503, "run_not_answering")}, answers
+                incident = await api.wait_for_incident(incident_id, timeout=40)
+    finally:
+        tools.stop()
+
+    run = incident["playbook_run"]
+    assert run["status"] == "completed" and run["playbook_id"] == "contain-malicious-ip"
+    assert [(s["id"], s["status"]) for s in run["steps"]] == [
+        ("announce", "completed"),
+        ("approve-block", "completed"),
+        ("decide", "completed"),
+        ("block-ip", "completed"),
+        ("tell-blocked", "completed"),
+    ]
+    blocks = [(c.method, c.path, c.body) for c in tools.calls]
+    assert blocks == [("POST", "/api/firewall/alias_util/add/xorb_blocklist", {"address": "203.0.113.66"})]
+    texts = [item["body"]["text"] for item in webhook_sink.received if incident_id in str(item["body"])]
+    assert len(texts) == 2 and "asks to block" in texts[0] and "is blocked" in texts[1]  # announce ran once

@@ -1,0 +1,98 @@
+"""MAX_PARALLEL_WORKFLOWS holds across worker processes; a waiting critical incident goes first."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from tests.support.blocking_sink import BlockingSink
+from tests.support.processes import start_xorb, worker_env, xorb_processes
+from tests.support.stack import RunningService, make_settings, service
+from xorb_orchestrator.models.slots import slot_coordinator_id
+from xorb_orchestrator.models.workflow_io import SlotCoordinatorView
+from xorb_orchestrator.service import Roles
+from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
+
+
+def alert(severity: str, rule: str) -> dict[str, object]:
+    return {
+        "title": f"Port scan ({rule})",
+        "severity": severity,
+        "source": "ids-1",
+        "rule": rule,
+        "observables": {"src_ip": "10.1.2.3"},
+    }
+
+
+async def wait_for_status(api: RunningService, incident_ids: list[str], status: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        views = [(await api.http.get(f"/v1/incidents/{i}")).json() for i in incident_ids]
+        if all(v.get("status") == status for v in views):
+            return
+        assert time.monotonic() < deadline, f"expected all {status!r}: {[v.get('status') for v in views]}"
+        await asyncio.sleep(0.1)
+
+
+async def wait_for_slots(client: Client, task_queue: str, holders: int, waiting: int) -> SlotCoordinatorView:
+    handle = client.get_workflow_handle(slot_coordinator_id(task_queue))
+    deadline = time.monotonic() + 20
+    while True:
+        state = await handle.query(ResponseSlotsWorkflow.state)
+        if len(state.holders) == holders and len(state.waiting) == waiting:
+            return state
+        assert time.monotonic() < deadline, f"expected {holders} holders, {waiting} waiting: {state}"
+        await asyncio.sleep(0.1)
+
+
+async def test_cap_holds_across_workers_and_critical_goes_first(
+    temporal_address: str, redis_server, temporal_client: Client, tmp_path: Path
+) -> None:
+    sink = BlockingSink().start()
+    settings = make_settings(
+        temporal_address, redis_server.url, MAX_PARALLEL_WORKFLOWS=2, XORB_NOTIFY_WEBHOOK_URLS=sink.url
+    )
+    queue = settings.temporal_task_queue
+    try:
+        with xorb_processes() as workers:
+            for n in (1, 2):
+                workers.append(start_xorb(["worker"], worker_env(settings), tmp_path / f"worker-{n}.log"))
+            async with service(settings, Roles(worker=False, api=True)) as api:
+                first = [await api.send_alert(alert("low", f"scan-{n}")) for n in (1, 2)]
+                assert len(set(first)) == 2
+                executing = await sink.wait_for_keys(2)
+                assert {k.partition("/")[0] for k in executing} == set(first)
+
+                later_low = [await api.send_alert(alert("low", f"scan-{n}")) for n in (3, 4)]
+                critical = await api.send_alert(alert("critical", "scan-critical"))
+                waiting = [*later_low, critical]
+                await wait_for_status(api, waiting, "waiting")
+                peak = await wait_for_slots(temporal_client, queue, holders=2, waiting=3)
+                assert set(peak.holders) == set(first)
+                assert {w.incident_id for w in peak.waiting} == set(waiting)
+                assert peak.limit == 2
+                assert sink.in_flight() == set(executing)
+
+                # Free one slot at a time: each release lets exactly one more incident start.
+                for released in range(5):
+                    sink.release(sink.keys()[released])
+                    if released + 2 < 5:
+                        keys = await sink.wait_for_keys(released + 3)
+                        assert len(sink.in_flight()) <= 2
+                        if released == 0:
+                            assert keys[2] == f"{critical}/notify-1", "the critical incident was not next"
+                everyone = first + waiting
+                for incident_id in everyone:
+                    await api.wait_for_incident(incident_id)
+                await wait_for_slots(temporal_client, queue, holders=0, waiting=0)
+    finally:
+        sink.stop()
+
+    assert sink.max_in_flight == 2
+    assert sorted(sink.keys()) == sorted(f"{i}/notify-1" for i in everyone)
