@@ -26,8 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from tests.support.stack import RedisServer, RunningService, make_settings, service
 from xorb_orchestrator.devtools.stack import find_binary
 from xorb_orchestrator.infrastructure.ports import free_port, port_in_use
+from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.search_attributes import SEARCH_ATTRIBUTES
-from xorb_orchestrator.services.correlation import incident_id_for, key_for
+from xorb_orchestrator.services.correlation import key_for
 from xorb_orchestrator.services.incident_client import RPC_TIMEOUT
 from xorb_orchestrator.sources.generic_alert import GenericAlert
 

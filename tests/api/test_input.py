@@ -20,7 +20,8 @@ from temporalio.client import Client
 
 from tests.support.stack import RunningService, make_settings, service
 from xorb_orchestrator.config import Settings
-from xorb_orchestrator.services.correlation import incident_id_for, key_for
+from xorb_orchestrator.models.ids import incident_id_for
+from xorb_orchestrator.services.correlation import key_for
 from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

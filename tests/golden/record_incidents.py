@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from tests.support.stack import RedisServer, make_settings, service, start_dev_temporal
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
-from xorb_orchestrator.models.slots import slot_coordinator_id
+from xorb_orchestrator.models.ids import slot_coordinator_id
 
 HERE = Path(__file__).parent
 

@@ -10,12 +10,13 @@ from pydantic import ValidationError
 
 from xorb_orchestrator.models.alert import Alert
 from xorb_orchestrator.models.enrichment import Enrichment
+from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.severity import Severity
 from xorb_orchestrator.models.workflow_io import PlanInput
 from xorb_orchestrator.policy.enrichment import enrich, ip_facts
 from xorb_orchestrator.policy.planning import NOTIFY_ACTION, plan_response
-from xorb_orchestrator.services.correlation import correlation_key, fingerprint, incident_id_for
+from xorb_orchestrator.services.correlation import correlation_key, fingerprint
 from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 # --- Severity ------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.stack import RedisServer, RunningService, dev_temporal, make_settings, service
 from xorb_orchestrator.config import SettingsError, load_settings
 from xorb_orchestrator.infrastructure.ports import free_port
-from xorb_orchestrator.services.correlation import incident_id_for, key_for, window_start
+from xorb_orchestrator.models.ids import incident_id_for
+from xorb_orchestrator.services.correlation import key_for, window_start
 from xorb_orchestrator.sources.generic_alert import GenericAlert
 from xorb_orchestrator.workflows.incident.state import MAX_SAMPLES
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow

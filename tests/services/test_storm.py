@@ -24,10 +24,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.stack import RedisServer, RunningService, dev_temporal, make_settings, service
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
+from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.workflow_io import IncidentInput
-from xorb_orchestrator.services.correlation import fingerprint, incident_id_for, key_for, window_start
+from xorb_orchestrator.services.correlation import fingerprint, key_for, window_start
 from xorb_orchestrator.services.incident_client import deliver_alerts
 from xorb_orchestrator.workflows.incident.workflow import HISTORY_LIMIT, IncidentWorkflow
 

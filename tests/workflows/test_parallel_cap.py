@@ -12,7 +12,7 @@ from temporalio.client import Client
 from tests.support.blocking_sink import BlockingSink
 from tests.support.processes import start_xorb, worker_env, xorb_processes
 from tests.support.stack import RunningService, make_settings, service
-from xorb_orchestrator.models.slots import slot_coordinator_id
+from xorb_orchestrator.models.ids import slot_coordinator_id
 from xorb_orchestrator.models.workflow_io import SlotCoordinatorView
 from xorb_orchestrator.service import Roles
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow

@@ -8,7 +8,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.config import Settings
-from xorb_orchestrator.models.slots import slot_coordinator_id
+from xorb_orchestrator.models.ids import slot_coordinator_id
 from xorb_orchestrator.models.workflow_io import SlotCoordinatorInput, SlotRequest
 
 

@@ -5,11 +5,6 @@ from __future__ import annotations
 from xorb_orchestrator.models.workflow_io import SlotRequest
 
 
-def slot_coordinator_id(task_queue: str) -> str:
-    """Workflow id of the one coordinator per task queue (one queue = one deployment's workers)."""
-    return f"xorb-response-slots-{task_queue}"
-
-
 def grant_order(request: SlotRequest) -> tuple[int, str, str]:
     """Most severe first; among equals, first come first served."""
     return (-request.severity_id, request.requested_at.isoformat(), request.incident_id)

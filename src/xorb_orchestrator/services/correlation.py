@@ -10,9 +10,6 @@ from xorb_orchestrator.config.settings import DEFAULT_CORRELATION_FIELDS, Settin
 from xorb_orchestrator.models.alert import Alert
 from xorb_orchestrator.models.observable import ObservableType
 
-INCIDENT_PREFIX = "incident-"
-_WINDOW_FORMAT = "%Y%m%dT%H%M%S"
-
 
 def _digest(*parts: str, length: int = 24) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:length]
@@ -63,13 +60,6 @@ def window_start(received: datetime, window_seconds: float) -> datetime:
     """Start of the fixed window `received` falls in (windows are aligned to the Unix epoch)."""
     epoch = received.timestamp()
     return datetime.fromtimestamp(epoch - epoch % window_seconds, UTC).replace(microsecond=0)
-
-
-def incident_id_for(key: str, window: datetime | None) -> str:
-    """`incident-<key>` without a correlation window, else `incident-<key>-<window start>`."""
-    if window is None:
-        return INCIDENT_PREFIX + key
-    return f"{INCIDENT_PREFIX}{key}-{window.strftime(_WINDOW_FORMAT)}"
 
 
 def next_window(window: datetime, window_seconds: float) -> datetime:

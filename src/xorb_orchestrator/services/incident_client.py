@@ -11,8 +11,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.ids import slot_coordinator_id
 from xorb_orchestrator.models.incident import IncidentView
-from xorb_orchestrator.models.slots import slot_coordinator_id
 from xorb_orchestrator.models.workflow_io import IncidentInput, SlotCoordinatorView
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow

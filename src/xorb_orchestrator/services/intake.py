@@ -16,14 +16,9 @@ from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.alert import Alert, AlertEnvelope
+from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.workflow_io import IncidentInput
-from xorb_orchestrator.services.correlation import (
-    fingerprint,
-    incident_id_for,
-    key_for,
-    next_window,
-    window_start,
-)
+from xorb_orchestrator.services.correlation import fingerprint, key_for, next_window, window_start
 from xorb_orchestrator.services.group_commit import GroupCommit
 from xorb_orchestrator.services.incident_client import RPC_TIMEOUT, IncidentClosed, deliver_alerts
 

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from xorb_orchestrator.activities.actions.registry import action_flags, action_specs
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.ids import dry_run_incident_id, playbook_run_id, playbook_runs_prefix
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.playbook_run import (
     ApprovalDecision,
@@ -111,7 +112,7 @@ async def dry_run(
     PlaybookInvalid, ValueError (alert), InputError, DryRunTimeout, TemporalUnavailable."""
     known = await asyncio.to_thread(catalog, settings)
     playbook = resolve(spec, known)
-    incident = incident_from_alert(alert, "dry-run-" + uuid.uuid4().hex[:16])
+    incident = incident_from_alert(alert, dry_run_incident_id(uuid.uuid4().hex[:16]))
     request = PlaybookRunInput.pin(
         playbook,
         incident=incident,
@@ -120,13 +121,9 @@ async def dry_run(
         dry_run=True,
         mutating_actions=dry_run_mutating(),
     )
-    workflow_id = run_id(incident.incident_id, 1)
+    workflow_id = playbook_run_id(incident.incident_id, 1)
     result = await runs.run_to_end(client, settings.temporal_task_queue, request, workflow_id, timeout)
     return workflow_id, result
-
-
-def run_id(incident_id: str, number: int) -> str:
-    return f"playbook-{incident_id}-{number}"
 
 
 async def start_run(
@@ -141,7 +138,7 @@ async def start_run(
         catalog=known.playbooks(),
         mutating_actions=[name for name, mutating in action_flags().items() if mutating],
     )
-    workflow_id = run_id(incident.incident_id, number)
+    workflow_id = playbook_run_id(incident.incident_id, number)
     await runs.start_run(client, settings.temporal_task_queue, request, workflow_id)
     return workflow_id
 
@@ -165,7 +162,7 @@ class PendingApprovals:
 async def pending_approvals(client: Client, settings: Settings, incident_id: str | None = None) -> PendingApprovals:
     """Approvals waiting for people in the running playbook runs (of one incident, when given), oldest deadline
     first, and the runs that did not answer."""
-    prefix = f"playbook-{incident_id}-" if incident_id is not None else None
+    prefix = playbook_runs_prefix(incident_id) if incident_id is not None else None
     ids = await runs.running_runs(client, settings.temporal_task_queue, prefix)
     states = await asyncio.gather(*(runs.run_state(client, workflow_id) for workflow_id in ids))
     found = [

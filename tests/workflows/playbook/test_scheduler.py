@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.playbook_runs import incident, playbook
+from xorb_orchestrator.models.ids import instance_key
 from xorb_orchestrator.models.playbook_run import ApprovalDecision, ApprovalRequest, ApprovalVote, PlaybookRunInput
 from xorb_orchestrator.playbook import ExpressionError, ForEachStep, IfStep, InputError, SwitchStep, WaitStep
 from xorb_orchestrator.workflows.playbook.scheduler import (
@@ -17,7 +18,6 @@ from xorb_orchestrator.workflows.playbook.scheduler import (
     Jump,
     StepFailure,
     choose_block,
-    instance_key,
     loop_items,
     should_run,
     wait_time,

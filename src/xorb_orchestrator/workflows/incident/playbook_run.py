@@ -15,13 +15,10 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.models.ids import playbook_run_id
     from xorb_orchestrator.models.incident import IncidentView
     from xorb_orchestrator.models.plan import PinnedPlaybook
     from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunState, RunStatus
-
-
-def playbook_run_id(incident_id: str, number: int = 1) -> str:
-    return f"playbook-{incident_id}-{number}"
 
 
 def planned_run(view: IncidentView, pinned: PinnedPlaybook) -> PlaybookRunState:

@@ -18,10 +18,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.alert import AlertEnvelope
     from xorb_orchestrator.models.enrichment import Enrichment
+    from xorb_orchestrator.models.ids import slot_coordinator_id
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
     from xorb_orchestrator.models.search_attributes import SEVERITY_ATTR, STATUS_ATTR
-    from xorb_orchestrator.models.slots import slot_coordinator_id
     from xorb_orchestrator.models.workflow_io import (
         ActionInput,
         ActionResult,

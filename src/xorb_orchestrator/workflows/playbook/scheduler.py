@@ -144,12 +144,3 @@ def wait_time(wait: Wait, context: Mapping[str, Any], now: datetime) -> timedelt
     if deadline.tzinfo is None:
         raise StepFailure(f"wait.until gave {text!r} without a time zone offset (add Z or +00:00)")
     return max(deadline - now, timedelta(0))
-
-
-def instance_key(scope_key: str, step_id: str, iteration_path: tuple[int, ...]) -> str:
-    """A step instance's stable key: `<workflow id>/<step id>` plus `#<item>` per enclosing loop.
-
-    Keys idempotency of actions (workflow id, never run id: a reset must not repeat an effect) and ids of
-    child playbooks.
-    """
-    return f"{scope_key}/{step_id}" + "".join(f"#{index}" for index in iteration_path)

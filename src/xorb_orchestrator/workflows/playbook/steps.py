@@ -15,6 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.models.ids import instance_key
     from xorb_orchestrator.models.incident import StepStatus
     from xorb_orchestrator.models.playbook_run import (
         ApprovalVote,
@@ -64,7 +65,6 @@ with workflow.unsafe.imports_passed_through():
         StepFailure,
         choose_block,
         fallback_block,
-        instance_key,
         loop_items,
         should_run,
         wait_time,
