@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from xorb_orchestrator.config import SettingsError, load_settings
+from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, api_endpoint, fail, settings_or_fail
 from xorb_orchestrator.infrastructure.logs import setup_logging
 from xorb_orchestrator.shipper.file_follower import FileFollower
 from xorb_orchestrator.shipper.position import default_state_path
@@ -40,36 +40,17 @@ SEND_GIVE_UP_AFTER = 60.0
 Source = Annotated[
     str, typer.Option("--source", "-s", help=f"The alerts' format: {', '.join(SOURCES)}.", show_default=False)
 ]
-ApiUrl = Annotated[
-    str | None,
-    typer.Option(help="The API's base URL (default: XORB_API_URL, else http://127.0.0.1:8000).", show_default=False),
-]
-ApiKey = Annotated[str | None, typer.Option(help="API key (default: XORB_API_KEY).", show_default=False)]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"xorb: error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _connection(source: str, api_url: str | None, api_key: str | None) -> tuple[str, str]:
     """The API's URL and key, from the options or the settings; one line naming what is wrong."""
     if source not in SOURCES:
-        raise _fail(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}", 2)
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}", 2)
+    settings = settings_or_fail()
     setup_logging(settings.log_level, settings.log_format)
     for noisy in ("httpx", "httpcore"):  # one INFO line per request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    url = (api_url or settings.client_api_url).strip()
-    if not url.startswith(("http://", "https://")):
-        raise _fail(f"--api-url: expected an http(s) URL, got {url!r}", 2)
-    key = api_key or settings.client_api_key
-    if not key:
-        raise _fail("no API key: pass --api-key or set XORB_API_KEY (`xorb dev` keeps its key in .xorb-dev/api_key)", 2)
-    return url, key
+    return api_endpoint(api_url, api_key, settings)
 
 
 @alerts_app.command("send")
@@ -100,8 +81,8 @@ def send(
                 if results:
                     _print_summary(items, results)
                     unsent = len(items) - len(results)
-                    raise _fail(f"{exc}; {unsent} alert(s) not sent (sending the file again is safe)") from None
-                raise _fail(str(exc)) from None
+                    raise fail(f"{exc}; {unsent} alert(s) not sent (sending the file again is safe)") from None
+                raise fail(str(exc)) from None
             start = len(results)
             results.extend(_offset(item, start) for item in answer.results)
     _print_summary(items, results)
@@ -116,11 +97,11 @@ def _read_input(file: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise _fail(f"{file}: no such file", 2) from None
+        raise fail(f"{file}: no such file", 2) from None
     except IsADirectoryError:
-        raise _fail(f"{file}: is a directory, not a file of alerts", 2) from None
+        raise fail(f"{file}: is a directory, not a file of alerts", 2) from None
     except OSError as exc:
-        raise _fail(f"{file}: cannot read it: {exc.strerror}", 2) from None
+        raise fail(f"{file}: cannot read it: {exc.strerror}", 2) from None
 
 
 def _offset(item: ItemResult, start: int) -> ItemResult:
@@ -168,9 +149,9 @@ def follow(
     """
     url, key = _connection(source, api_url, api_key)
     if file.is_dir():
-        raise _fail(f"{file}: is a directory; follow a file of alerts", 2)
+        raise fail(f"{file}: is a directory; follow a file of alerts", 2)
     if not file.parent.is_dir():
-        raise _fail(f"{file}: no such directory {file.parent}", 2)
+        raise fail(f"{file}: no such directory {file.parent}", 2)
     state = state_file or default_state_path(file)
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -179,11 +160,11 @@ def follow(
             shipper.check()
             FileFollower(file, state, shipper, stop=stop).run()
     except ShipperError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except OSError as exc:
         name = str(exc.filename or "")
         hint = "; choose another place with --state-file" if name.startswith(str(state.absolute())) else ""
-        raise _fail(f"{name or file}: {exc.strerror or exc}{hint}") from None
+        raise fail(f"{name or file}: {exc.strerror or exc}{hint}") from None
     except KeyboardInterrupt:  # a second Ctrl-C: leave now; the saved offset is still right
         raise typer.Exit(130) from None
 

@@ -11,12 +11,11 @@ XORB_APPROVER_HEADERS=trust.
 from __future__ import annotations
 
 import getpass
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 
-from xorb_orchestrator.config import SettingsError, load_settings
+from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
 
 incidents_app = typer.Typer(
     help="Incidents: list the approvals waiting for people; approve or deny one.",
@@ -24,59 +23,6 @@ incidents_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-ApiUrl = Annotated[str | None, typer.Option(help="The API's base URL (default: XORB_API_URL).", show_default=False)]
-ApiKey = Annotated[str | None, typer.Option(help="API key (default: XORB_API_KEY).", show_default=False)]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"xorb: error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def call_api(
-    method: str,
-    path: str,
-    *,
-    api_url: str | None,
-    api_key: str | None,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 30,
-) -> tuple[int, Any]:
-    """One request to the API (URL and key from the options or XORB_API_URL / XORB_API_KEY): (status, JSON)."""
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise fail(str(exc), 2) from None
-    url = (api_url or settings.client_api_url).strip().rstrip("/")
-    key = api_key or settings.client_api_key
-    if not url.startswith(("http://", "https://")):
-        raise fail(f"--api-url: expected an http(s) URL, got {url!r}", 2)
-    if not key:
-        raise fail("no API key: pass --api-key or set XORB_API_KEY (`xorb dev` keeps its key in .xorb-dev/api_key)", 2)
-    sent = {"Authorization": f"Bearer {key}", **(headers or {})}
-    try:
-        response = httpx.request(method, url + path, json=body, headers=sent, timeout=timeout)
-    except httpx.TimeoutException:
-        raise fail(f"the API at {url} did not answer within {timeout:g}s") from None
-    except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the API at {url} ({exc}); is it running? (`xorb dev`, or set XORB_API_URL)") from None
-    try:
-        data = response.json()
-    except ValueError:
-        data = {"message": response.text[:300]}
-    if response.status_code == 401:
-        raise fail("the API refused the key: check --api-key / XORB_API_KEY")
-    return response.status_code, data
-
-
-def error_text(data: Any) -> str:
-    if isinstance(data, dict):
-        message = str(data.get("message") or data.get("error") or data)
-        extra = [str(e) for e in data.get("errors", [])[1:]] if isinstance(data.get("errors"), list) else []
-        return "\n".join([message, *extra])
-    return str(data)
 
 
 def _decide(

@@ -15,9 +15,10 @@ import typer
 from xorb_orchestrator import __version__
 from xorb_orchestrator.cli.actions import actions_app
 from xorb_orchestrator.cli.alerts import alerts_app
+from xorb_orchestrator.cli.connection import fail, settings_or_fail
 from xorb_orchestrator.cli.incidents import incidents_app
 from xorb_orchestrator.cli.playbooks import playbook_app
-from xorb_orchestrator.config import Settings, SettingsError, load_settings
+from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.devtools.stack import (
     DevStack,
     DevStackError,
@@ -45,16 +46,8 @@ app.add_typer(incidents_app, name="incidents")
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"xorb: error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
+    settings = settings_or_fail()
     setup_logging(settings.log_level, settings.log_format)
     return settings
 
@@ -63,7 +56,7 @@ def _run(settings: Settings, roles: Roles) -> None:
     try:
         asyncio.run(run_service(settings, roles))
     except EXPECTED_ERRORS as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except KeyboardInterrupt:
         pass
 
@@ -105,7 +98,7 @@ def dev(
     try:
         asyncio.run(_dev(settings, data_dir, api_port, temporal_port, ui_port, redis_port, api_key))
     except EXPECTED_ERRORS as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     except KeyboardInterrupt:
         pass
 
@@ -194,7 +187,7 @@ def webhook_sink(
     try:
         sink = WebhookSink(host, port, echo=echo).start()
     except OSError as exc:
-        raise _fail(f"--port: cannot listen on {host}:{port}: {exc.strerror}", 1) from None
+        raise fail(f"--port: cannot listen on {host}:{port}: {exc.strerror}", 1) from None
     typer.echo(f"listening on {sink.url} (set XORB_NOTIFY_WEBHOOK_URLS={sink.url}); Ctrl-C to stop", err=True)
     try:
         while True:

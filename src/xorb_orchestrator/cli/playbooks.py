@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from xorb_orchestrator.cli.incidents import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
 from xorb_orchestrator.playbook import (
     PlaybookInvalid,
     guess_format,
