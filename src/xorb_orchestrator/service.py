@@ -1,4 +1,5 @@
-"""Running the service: the Temporal worker, the HTTP API, or both, until told to stop."""
+"""The composition root: builds settings' clients, the action catalog, the worker and the API, and runs them
+until told to stop. The only module that knows every component; nothing imports it but the CLI (and tests)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,31 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import uvicorn
 from prometheus_client import start_http_server
+from temporalio.client import Client
+from temporalio.worker import Worker
 
+from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions, catalog_of
+from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
+from xorb_orchestrator.activities.incident import IncidentActivities
+from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.api.app import create_app
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.temporal import connect, ensure_search_attributes, sdk_runtime
+from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.services.intake import AlertIntake
-from xorb_orchestrator.worker import build_worker
+from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
+from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
+from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
+
+WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow, PlaybookWorkflow]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +50,50 @@ class _Server(uvicorn.Server):
 class Roles:
     worker: bool = True
     api: bool = True
+
+
+def response_actions() -> list[RunnableAction]:
+    """Every action this deployment can run: the built-ins (connectors will add theirs here)."""
+    return builtin_actions()
+
+
+def action_catalog(actions: list[RunnableAction] | None = None) -> ActionCatalog:
+    """The specs of `actions` (default: response_actions()): what validation, planning and dry runs know."""
+    return catalog_of(response_actions() if actions is None else actions)
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    cache: IncidentCache,
+    http: httpx.AsyncClient,
+    actions: list[RunnableAction] | None = None,
+) -> Worker:
+    """A worker on the configured task queue with all workflows, the bookkeeping activities and `actions`.
+
+    MAX_PARALLEL_WORKFLOWS is enforced deployment-wide by ResponseSlotsWorkflow, not here; the
+    activity concurrency below only protects this one process.
+    """
+    actions = response_actions() if actions is None else actions
+    incident = IncidentActivities(settings, cache, action_catalog(actions))
+    slots = SlotActivities(client, settings)
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            incident.enrich_incident,
+            incident.plan_incident,
+            incident.publish_incident,
+            slots.request_slot,
+            slots.find_closed,
+            # Every response action: a plan or playbook step names one of these by its registered name.
+            *action_activities(actions, ActionDeps(settings, http)),
+        ],
+        max_concurrent_activities=100,
+        # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
 
 
 def required_api_keys(settings: Settings) -> list[ApiKeyEntry]:
@@ -58,6 +115,7 @@ async def run_service(
 ) -> None:
     """Connect, start the requested roles, and run until `stop` is set or SIGINT/SIGTERM arrives."""
     api_keys = required_api_keys(settings) if roles.api else []
+    actions = response_actions()
     runtime, sdk_metrics_url = sdk_runtime()
     client = await connect(settings, runtime=runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
@@ -72,7 +130,7 @@ async def run_service(
 
     tasks: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
-        worker = build_worker(client, settings, cache, http) if roles.worker else None
+        worker = build_worker(client, settings, cache, http, actions) if roles.worker else None
         server = None
         if worker is not None:
             tasks.append(asyncio.create_task(worker.run(), name="worker"))
@@ -80,9 +138,9 @@ async def run_service(
                 start_http_server(settings.metrics_port, addr=settings.api_host)
                 log.info("worker metrics on http://%s:%d/metrics", settings.api_host, settings.metrics_port)
         if roles.api:
-            app = create_app(
-                Services(settings, client, cache, AlertIntake(client, cache, settings), sdk_metrics_url), api_keys
-            )
+            intake = AlertIntake(client, cache, settings)
+            svc = Services(settings, client, cache, intake, action_catalog(actions), sdk_metrics_url)
+            app = create_app(svc, api_keys)
             config = uvicorn.Config(
                 app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
             )

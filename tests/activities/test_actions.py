@@ -24,14 +24,9 @@ from temporalio.worker import Worker
 from typer.testing import CliRunner
 
 from tests.support.stack import make_settings, service
+from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions
 from xorb_orchestrator.activities.actions.data_helpers import merge
-from xorb_orchestrator.activities.actions.registry import (
-    ActionDeps,
-    action_activities,
-    action_flags,
-    action_spec,
-    action_specs,
-)
+from xorb_orchestrator.activities.actions.support import ActionDeps
 from xorb_orchestrator.activities.incident import IncidentActivities
 from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.cli.main import app
@@ -43,10 +38,11 @@ from xorb_orchestrator.models.plan import Plan, PlannedStep
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult, PlanInput
 from xorb_orchestrator.playbook import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionCatalog, ActionSpec
-from xorb_orchestrator.service import Roles
-from xorb_orchestrator.worker import WORKFLOWS
+from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog
 
 BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
+CATALOG = action_catalog()
+action_spec = CATALOG.get
 
 
 # --- a local tool API that records every call ------------------------------------------------------------------
@@ -166,7 +162,7 @@ async def run_action(
     deps: ActionDeps, action: str, args: dict[str, Any], *, dry_run: bool = False, step_id: str = "s1"
 ) -> ActionResult:
     """Run the registered activity of `action` as Temporal would (one attempt), with real code and real I/O."""
-    [fn] = [a for a in action_activities(deps) if _Definition.must_from_callable(a).name == action]
+    [fn] = [a for a in action_activities(builtin_actions(), deps) if _Definition.must_from_callable(a).name == action]
     request = ActionInput(
         incident_id="incident-test",
         step=PlannedStep(id=step_id, action=action, args=args),
@@ -182,21 +178,24 @@ async def action_fails(deps: ActionDeps, action: str, args: dict[str, Any]) -> A
     return caught.value
 
 
-# --- the registry ------------------------------------------------------------------------------------------------
+# --- the catalog -------------------------------------------------------------------------------------------------
 
 
-def test_registry_holds_the_builtin_actions_with_their_flags() -> None:
-    assert action_flags() == BUILTINS
-    assert [spec.name for spec in action_specs()] == sorted(BUILTINS)
-    # Playbook validation's default is the registry, not a copy of it.
-    assert dict(BUILTIN_ACTIONS) == BUILTINS
-    assert all(spec.undo is None for spec in action_specs())
+def test_catalog_holds_the_builtin_actions_with_their_flags() -> None:
+    assert CATALOG.flags() == BUILTINS
+    assert [spec.name for spec in CATALOG.specs()] == sorted(BUILTINS)
+    # Playbook validation's default (pure, importable anywhere) is the same specs the worker runs.
+    assert BUILTIN_ACTIONS.flags() == BUILTINS
+    assert [a.spec for a in builtin_actions()] == [BUILTIN_ACTIONS.get(a.spec.name) for a in builtin_actions()]
+    assert all(spec.undo is None for spec in CATALOG.specs())
+    assert CATALOG.mutating() == ["http.request", "notify.webhook"]
+    assert CATALOG.always_mutating() == ["notify.webhook"]
 
 
 async def test_every_spec_has_an_activity_registered_under_its_name(http: httpx.AsyncClient) -> None:
-    activities = action_activities(ActionDeps(settings_for(), http))
+    activities = action_activities(builtin_actions(), ActionDeps(settings_for(), http))
     names = [_Definition.must_from_callable(fn).name for fn in activities]
-    assert names == sorted(BUILTINS)
+    assert sorted(names) == sorted(BUILTINS)
 
 
 def test_argument_schemas() -> None:
@@ -248,22 +247,19 @@ def test_catalog_refuses_duplicates_and_dangling_undos() -> None:
     class Args(ActionArgs):
         ip: str
 
-    catalog = ActionCatalog()
-    catalog.add(ActionSpec("firewall.block", "Block an IP.", Args, mutating=True, undo="firewall.unblock"))
-    catalog.add(ActionSpec("lookup.ip", "Look an IP up.", Args, mutating=False, undo="lookup.forget"))
-    assert catalog.problems() == [
-        "action firewall.block: its undo 'firewall.unblock' is not a registered action",
-        "action lookup.ip: its undo 'lookup.forget' is not a registered action",
+    block = ActionSpec("firewall.block", "Block an IP.", Args, mutating=True, undo="firewall.unblock")
+    lookup = ActionSpec("lookup.ip", "Look an IP up.", Args, mutating=False, undo="lookup.forget")
+    assert ActionCatalog([block, lookup]).problems() == [
+        "action firewall.block: its undo 'firewall.unblock' is not in the catalog",
+        "action lookup.ip: its undo 'lookup.forget' is not in the catalog",
         "action lookup.ip: only a mutating action has anything to undo",
     ]
-    catalog.add(ActionSpec("firewall.unblock", "Unblock an IP.", Args, mutating=True))
-    assert catalog.problems()[0].startswith("action lookup.ip")
-    with pytest.raises(ValueError, match="registered twice"):
-        catalog.add(ActionSpec("firewall.block", "again", Args, mutating=True))
+    unblock = ActionSpec("firewall.unblock", "Unblock an IP.", Args, mutating=True)
+    assert ActionCatalog([block, lookup, unblock]).problems()[0].startswith("action lookup.ip")
+    with pytest.raises(ValueError, match="in the catalog twice"):
+        ActionCatalog([block, ActionSpec("firewall.block", "again", Args, mutating=True)])
     with pytest.raises(ValueError, match=r"must look like area\.verb"):
         ActionSpec("Block", "bad name", Args, mutating=True)
-    with pytest.raises(RuntimeError, match="no actions are registered"):
-        list(ActionCatalog().live_flags())
 
 
 def test_http_allowlist_setting() -> None:
@@ -486,7 +482,7 @@ async def test_incident_runs_registry_actions_on_real_temporal(
 
     settings = make_settings(temporal_address, redis_server.url, XORB_HTTP_ALLOWED_HOSTS=f"127.0.0.1:{tool.port}")
     cache = IncidentCache(settings.redis_url)
-    bookkeeping = IncidentActivities(settings, cache)
+    bookkeeping = IncidentActivities(settings, cache, CATALOG)
     slots = SlotActivities(temporal_client, settings)
     async with httpx.AsyncClient(timeout=10) as http:
         worker = Worker(
@@ -499,7 +495,7 @@ async def test_incident_runs_registry_actions_on_real_temporal(
                 bookkeeping.publish_incident,
                 slots.request_slot,
                 slots.find_closed,
-                *action_activities(ActionDeps(settings, http)),
+                *action_activities(builtin_actions(), ActionDeps(settings, http)),
             ],
         )
         async with worker, service(settings, Roles(worker=False, api=True)) as svc:

@@ -24,7 +24,7 @@ def golden_histories() -> list[Path]:
 
 async def replay(path: Path) -> str | None:
     """Why the history at `path` no longer replays, or None when it does. Its workflow id is its file's stem."""
-    from xorb_orchestrator.worker import WORKFLOWS
+    from xorb_orchestrator.service import WORKFLOWS
 
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)

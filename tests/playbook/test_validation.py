@@ -4,6 +4,8 @@ and `xorb playbook validate|schema` print what the docs say."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -394,7 +396,7 @@ def test_action_names_come_from_the_registry_passed_in() -> None:
         "step 'a' field 'compensate.action': unknown action 'edr.release' (known: data.merge, data.set, "
         "http.request, notify.webhook)",
     ]
-    registry = {**BUILTIN_ACTIONS, "edr.isolate": True, "edr.release": True}
+    registry = {**BUILTIN_ACTIONS.flags(), "edr.isolate": True, "edr.release": True}
     assert problems(steps, actions=registry) == []
 
 
@@ -423,5 +425,27 @@ def test_the_example_in_the_docs_is_valid() -> None:
     example = doc.split("## A complete example\n\n```yaml\n", 1)[1].split("```", 1)[0]
     playbook = parse_playbook_text(example)
     child = parse_playbook_text((VALID / "notify-team.json").read_text(), "json")
-    registry = {**BUILTIN_ACTIONS, "firewall.block": True, "firewall.unblock": True, "edr.block_ip": True}
+    registry = {**BUILTIN_ACTIONS.flags(), "firewall.block": True, "firewall.unblock": True, "edr.block_ip": True}
     assert validate_playbook(playbook, registry, {"notify-team": child}) == []
+
+
+def test_validate_playbook_works_in_a_fresh_interpreter_with_nothing_else_imported() -> None:
+    # No registry filled by import side effects: the built-in actions' specs are pure data the validator knows.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from xorb_orchestrator.playbook import parse_playbook_text, validate_playbook\n"
+        "for path in sorted(Path(sys.argv[1]).glob('*.yaml')):\n"
+        "    errors = validate_playbook(parse_playbook_text(path.read_text(), 'yaml'))\n"
+        "    print(path.name, [str(e) for e in errors])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('xorb_orchestrator.')\n"
+        "                and not m.startswith(('xorb_orchestrator.playbook', 'xorb_orchestrator.models')))\n"
+        "print('also loaded:', loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "playbooks")], capture_output=True, text=True, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert len(lines) == 5, done.stdout
+    assert all(line.endswith(" []") for line in lines[:4]), done.stdout
+    assert lines[4] == "also loaded: []", done.stdout

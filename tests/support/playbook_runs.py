@@ -17,10 +17,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from tests.support.stack import make_settings
-from xorb_orchestrator.activities.actions.registry import ActionDeps, action_activities, action_flags
+from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions
+from xorb_orchestrator.activities.actions.support import ActionDeps
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunResult, PlaybookRunState
-from xorb_orchestrator.playbook import Playbook, parse_playbook_text, validate_playbook
+from xorb_orchestrator.playbook import BUILTIN_ACTIONS, Playbook, parse_playbook_text, validate_playbook
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 
@@ -44,13 +45,13 @@ def incident(incident_id: str | None = None, severity: str = "high") -> Incident
 def playbook(text: str, catalog: dict[str, Playbook] | None = None) -> Playbook:
     """A playbook from YAML, validated against the registered actions (a test playbook must be valid)."""
     parsed = parse_playbook_text(text, "yaml")
-    errors = validate_playbook(parsed, action_flags(), catalog or {})
+    errors = validate_playbook(parsed, BUILTIN_ACTIONS.flags(), catalog or {})
     assert not errors, [str(e) for e in errors]
     return parsed
 
 
 def mutating_actions() -> list[str]:
-    return [name for name, mutating in action_flags().items() if mutating]
+    return BUILTIN_ACTIONS.mutating()
 
 
 @dataclass
@@ -95,7 +96,7 @@ async def state_when(
 
 @asynccontextmanager
 async def playbook_worker(client: Client, webhook_url: str) -> AsyncIterator[Runner]:
-    """A worker like infrastructure/worker.build_worker, on its own task queue: PlaybookWorkflow and every
+    """A worker like service.build_worker, on its own task queue: PlaybookWorkflow and every
     registered action, notify.webhook posting to `webhook_url`."""
     settings = make_settings(
         str(client.service_client.config.target_host), "redis://127.0.0.1:1/0", XORB_NOTIFY_WEBHOOK_URLS=webhook_url
@@ -105,7 +106,7 @@ async def playbook_worker(client: Client, webhook_url: str) -> AsyncIterator[Run
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[PlaybookWorkflow],
-            activities=action_activities(ActionDeps(settings, http)),
+            activities=action_activities(builtin_actions(), ActionDeps(settings, http)),
         )
         async with worker:
             yield Runner(client, settings.temporal_task_queue)

@@ -7,13 +7,13 @@ import asyncio
 from redis.exceptions import RedisError
 from temporalio import activity
 
-from xorb_orchestrator.activities.actions.registry import action_flags
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.plan import Plan
 from xorb_orchestrator.models.workflow_io import EnrichInput, PlanInput, PublishInput
+from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.playbook.catalog import load_usable
 from xorb_orchestrator.policy.enrichment import enrich
 from xorb_orchestrator.policy.planning import plan_response
@@ -27,9 +27,10 @@ _TRANSITION_COUNTERS = {
 
 
 class IncidentActivities:
-    def __init__(self, settings: Settings, cache: IncidentCache) -> None:
+    def __init__(self, settings: Settings, cache: IncidentCache, actions: ActionCatalog) -> None:
         self._settings = settings
         self._cache = cache
+        self._actions = actions
         self._reported: set[str] = set()  # playbook file problems already logged (once each, not per incident)
 
     @activity.defn(name="incident.enrich")
@@ -39,8 +40,7 @@ class IncidentActivities:
     @activity.defn(name="incident.plan")
     async def plan_incident(self, request: PlanInput) -> Plan:
         """The selected playbook pinned into the plan (content, hash, inputs), else the built-in notify plan."""
-        flags = action_flags()
-        catalog, problems = await asyncio.to_thread(load_usable, self._settings.playbooks_dir, flags)
+        catalog, problems = await asyncio.to_thread(load_usable, self._settings.playbooks_dir, self._actions.flags())
         for problem in problems:
             if problem not in self._reported:
                 self._reported.add(problem)
@@ -51,7 +51,7 @@ class IncidentActivities:
             catalog.playbooks(),
             self._settings.configured_playbook_inputs,
             allowed=self._settings.auto_playbook_ids,
-            mutating_actions=[name for name, mutating in flags.items() if mutating],
+            mutating_actions=self._actions.mutating(),
         )
         return plan_response(request, self._settings.webhook_urls, selection)
 

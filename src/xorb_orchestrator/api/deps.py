@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.services.intake import AlertIntake
 
 
@@ -18,6 +19,7 @@ class Services:
     client: Client
     cache: IncidentCache
     intake: AlertIntake
+    actions: ActionCatalog
     sdk_metrics_url: str | None = None
 
 

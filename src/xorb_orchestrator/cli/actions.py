@@ -1,4 +1,4 @@
-"""`xorb actions ...`: what the action registry holds. Thin: the registry is in activities/registry.py."""
+"""`xorb actions ...`: the actions this deployment can run (service.action_catalog)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from xorb_orchestrator.activities.actions.registry import action_specs
 from xorb_orchestrator.playbook.actions import ActionSpec
+from xorb_orchestrator.service import action_catalog
 
 actions_app = typer.Typer(
     help="Response actions: what a playbook step or a plan can run.",
@@ -24,7 +24,7 @@ def list_actions(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array, for scripts.")] = False,
 ) -> None:
     """Every registered action: name, mutating flag, undo, description and the JSON Schema of its arguments."""
-    specs = action_specs()
+    specs = action_catalog().specs()
     if as_json:
         typer.echo(json.dumps([spec.describe() for spec in specs], indent=2))
         return

@@ -25,6 +25,7 @@ from xorb_orchestrator.playbook.catalog import (
     read_playbook,
     read_references,
 )
+from xorb_orchestrator.service import action_catalog
 
 playbook_app = typer.Typer(
     help="Response playbooks: validate, convert and dry-run them; print the JSON Schema of the format.",
@@ -56,7 +57,8 @@ def validate(
         else:
             paths.append(path)
     failed = False
-    for report in check_files(paths, references=read_references(playbooks_dir)):
+    actions = action_catalog().flags()
+    for report in check_files(paths, actions, references=read_references(playbooks_dir)):
         if report.ok and report.playbook is not None:
             playbook = report.playbook
             typer.echo(f"OK {report.path} ({playbook.id} v{playbook.version}, {_steps(playbook.count_steps())})")
@@ -88,7 +90,7 @@ def convert(
             typer.echo(f'{file}: not a CACAO playbook (no "spec_version": "cacao-2.0")', err=True)
             raise typer.Exit(1)
         playbook = load_cacao(data)
-        problems = validate_playbook(playbook)
+        problems = validate_playbook(playbook, action_catalog().flags())
         if problems:
             raise PlaybookInvalid(problems)
     except (OSError, UnicodeDecodeError) as exc:

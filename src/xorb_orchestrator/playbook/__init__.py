@@ -6,6 +6,7 @@ or `parse_playbook` + `validate_playbook`, `Playbook.expression_context(...)`, `
 """
 
 from xorb_orchestrator.playbook.approval import Approval, ApprovalGroup, Approvers, OnTimeout
+from xorb_orchestrator.playbook.builtin_actions import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.context import (
     APPROVAL_FIELDS,
     INCIDENT_FIELDS,
@@ -48,7 +49,7 @@ from xorb_orchestrator.playbook.steps import (
     WaitStep,
 )
 from xorb_orchestrator.playbook.templates import compile_template, render_template, render_value
-from xorb_orchestrator.playbook.validate import BUILTIN_ACTIONS, validate_playbook
+from xorb_orchestrator.playbook.validate import validate_playbook
 
 __all__ = [
     "APPROVAL_FIELDS",

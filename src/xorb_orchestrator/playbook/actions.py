@@ -1,13 +1,14 @@
 """Response actions as data: an action's name, its typed arguments, whether it changes anything, what undoes it.
 
-The built-in specs are registered by their action files in `activities/` (see `activities/registry.py`), into
-`ACTIONS` here: models never import activities, yet playbook validation reads the registered names and flags.
+An `ActionCatalog` is a list of specs built once at start-up (service.py) and passed to whoever needs it:
+validation, planning, dry runs, the worker. The built-in actions' specs are in builtin_actions.py; their
+activities are in activities/actions/.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -121,15 +122,20 @@ def describe_args_error(exc: ValidationError) -> str:
 
 
 class ActionCatalog:
-    """Registered action specs by name. Pure data: the activities that perform them are in activities/registry."""
+    """Action specs by name; immutable. Pure data: the activities that perform them are the worker's."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: Iterable[ActionSpec[Any]]) -> None:
         self._specs: dict[str, ActionSpec[Any]] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"action {spec.name!r} is in the catalog twice")
+            self._specs[spec.name] = spec
 
-    def add(self, spec: ActionSpec[Any]) -> None:
-        if spec.name in self._specs:
-            raise ValueError(f"action {spec.name!r} is registered twice")
-        self._specs[spec.name] = spec
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __len__(self) -> int:
+        return len(self._specs)
 
     def get(self, name: str) -> ActionSpec[Any] | None:
         return self._specs.get(name)
@@ -142,49 +148,22 @@ class ActionCatalog:
         """`{name: mutating}`: what playbook validation takes as its `actions`."""
         return {spec.name: spec.mutating for spec in self.specs()}
 
-    def live_flags(self) -> Mapping[str, bool]:
-        """A read-only view of `flags()` that follows later registrations."""
-        return _LiveFlags(self)
+    def mutating(self) -> list[str]:
+        """The actions that may change something outside (worst case): a run pins them for its dry-run logic."""
+        return [spec.name for spec in self.specs() if spec.mutating]
+
+    def always_mutating(self) -> list[str]:
+        """The actions that change something whatever their arguments: a dry run never calls them."""
+        return [spec.name for spec in self.specs() if spec.mutating and not spec.mutating_unless]
 
     def problems(self) -> list[str]:
-        """Registry mistakes: an undo naming an unknown action, or a non-mutating action with an undo."""
+        """Catalog mistakes: an undo naming an unknown action, or a non-mutating action with an undo."""
         found = []
         for spec in self.specs():
             if spec.undo is None:
                 continue
             if spec.undo not in self._specs:
-                found.append(f"action {spec.name}: its undo {spec.undo!r} is not a registered action")
+                found.append(f"action {spec.name}: its undo {spec.undo!r} is not in the catalog")
             if not spec.mutating:
                 found.append(f"action {spec.name}: only a mutating action has anything to undo")
         return found
-
-
-class _LiveFlags(Mapping[str, bool]):
-    def __init__(self, catalog: ActionCatalog) -> None:
-        self._catalog = catalog
-
-    def _flags(self) -> dict[str, bool]:
-        flags = self._catalog.flags()
-        if not flags:
-            # Empty only when the registry was never imported: say so, rather than call every action unknown.
-            raise RuntimeError(
-                "no actions are registered: import xorb_orchestrator.activities.actions.registry first "
-                "(the worker and the CLI do), or pass the actions to validate against"
-            )
-        return flags
-
-    def __getitem__(self, name: str) -> bool:
-        return self._flags()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._flags())
-
-    def __len__(self) -> int:
-        return len(self._flags())
-
-    def __repr__(self) -> str:
-        return f"ActionFlags({self._catalog.flags()!r})"
-
-
-# The process's registered actions. Filled by the action files in activities/ when activities.registry is imported.
-ACTIONS = ActionCatalog()

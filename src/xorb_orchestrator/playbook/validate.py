@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from xorb_orchestrator.playbook.actions import ACTIONS
 from xorb_orchestrator.playbook.approval import Approval
+from xorb_orchestrator.playbook.builtin_actions import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.checks import approval_problems, child_playbook_problems, is_rfc3339
 from xorb_orchestrator.playbook.errors import PlaybookError, suggestion
 from xorb_orchestrator.playbook.metadata import type_name
@@ -31,10 +31,6 @@ from xorb_orchestrator.playbook.visibility import ExpressionChecker, Scope, visi
 
 MAX_STEPS = 1000
 
-# Action name -> whether it changes something outside (mutating): a live view of the action registry
-# (activities/registry.py registers the specs into models.action.ACTIONS; models never import activities).
-BUILTIN_ACTIONS: Mapping[str, bool] = ACTIONS.live_flags()
-
 
 def validate_playbook(
     playbook: Playbook,
@@ -43,11 +39,12 @@ def validate_playbook(
 ) -> list[PlaybookError]:
     """Every problem with `playbook`, [] when it is runnable.
 
-    `actions` maps the known action names to whether each is mutating (default: BUILTIN_ACTIONS).
+    `actions` maps the known action names to whether each is mutating (`ActionCatalog.flags()`; default: the
+    built-in actions, BUILTIN_ACTIONS — pass the deployment's catalog to know its connectors' actions too).
     `playbooks` (id -> playbook), when given, is where `playbook` steps are looked up; without it they are not
     checked (the catalog checks them when it loads a directory).
     """
-    return _Validator(playbook, BUILTIN_ACTIONS if actions is None else actions, playbooks).run()
+    return _Validator(playbook, BUILTIN_ACTIONS.flags() if actions is None else actions, playbooks).run()
 
 
 class _Validator:

@@ -17,7 +17,6 @@ from typing import Any
 
 from temporalio.client import Client
 
-from xorb_orchestrator.activities.actions.registry import action_flags, action_specs
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.models.alert import AlertEnvelope
 from xorb_orchestrator.models.ids import dry_run_incident_id, playbook_run_id, playbook_runs_prefix
@@ -31,6 +30,7 @@ from xorb_orchestrator.models.playbook_run import (
 )
 from xorb_orchestrator.playbook import Playbook, PlaybookError, PlaybookInvalid, parse_playbook
 from xorb_orchestrator.playbook import validate_playbook as check_playbook
+from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.playbook.cacao import is_cacao, load_cacao
 from xorb_orchestrator.playbook.catalog import PlaybookCatalog, load_catalog
 from xorb_orchestrator.policy.playbook_selection import inputs_from_observables
@@ -57,9 +57,9 @@ class NotAllowed(PermissionError):
     """The approver is neither named nor holds an allowed role."""
 
 
-def catalog(settings: Settings) -> PlaybookCatalog:
+def catalog(settings: Settings, actions: ActionCatalog) -> PlaybookCatalog:
     """The playbooks directory (XORB_PLAYBOOKS_DIR), read now: an edited file counts from the next run on."""
-    return load_catalog(settings.playbooks_dir, action_flags(), missing_ok=True)
+    return load_catalog(settings.playbooks_dir, actions.flags(), missing_ok=True)
 
 
 def parse_any(document: Any) -> Playbook:
@@ -69,23 +69,23 @@ def parse_any(document: Any) -> Playbook:
     return load_cacao(document) if is_cacao(document) else parse_playbook(document)
 
 
-def validation_errors(document: Any, known: PlaybookCatalog) -> list[str]:
+def validation_errors(document: Any, known: PlaybookCatalog, actions: ActionCatalog) -> list[str]:
     """Every problem of a playbook object, as `xorb playbook validate` prints it (without the file name)."""
     try:
         playbook = parse_any(document)
     except PlaybookInvalid as exc:
         return [str(error) for error in exc.errors]
-    return [str(error) for error in check_playbook(playbook, action_flags(), known.playbooks())]
+    return [str(error) for error in check_playbook(playbook, actions.flags(), known.playbooks())]
 
 
-def resolve(spec: Any, known: PlaybookCatalog) -> Playbook:
+def resolve(spec: Any, known: PlaybookCatalog, actions: ActionCatalog) -> Playbook:
     """The playbook a request names: a catalog id, or an object (validated against the catalog)."""
     if isinstance(spec, str):
         if spec not in known:
             raise UnknownPlaybook(f"no playbook {spec!r} in the catalog (known: {', '.join(sorted(known)) or 'none'})")
         return known[spec].playbook
     playbook = parse_any(spec)
-    problems = check_playbook(playbook, action_flags(), known.playbooks())
+    problems = check_playbook(playbook, actions.flags(), known.playbooks())
     if problems:
         raise PlaybookInvalid(problems)
     return playbook
@@ -100,18 +100,19 @@ def incident_from_alert(alert: Any, incident_id: str) -> IncidentView:
     )
 
 
-def dry_run_mutating() -> list[str]:
-    """Actions a dry run never calls: those that always mutate. The others decide per call (see above)."""
-    return [spec.name for spec in action_specs() if spec.mutating and not spec.mutating_unless]
-
-
 async def dry_run(
-    client: Client, settings: Settings, spec: Any, alert: Any, inputs: dict[str, Any], timeout: float = DRY_RUN_TIMEOUT
+    client: Client,
+    settings: Settings,
+    actions: ActionCatalog,
+    spec: Any,
+    alert: Any,
+    inputs: dict[str, Any],
+    timeout: float = DRY_RUN_TIMEOUT,
 ) -> tuple[str, PlaybookRunResult]:
     """Run a playbook dry on Temporal and wait for it: (workflow id, result). Raises UnknownPlaybook,
     PlaybookInvalid, ValueError (alert), InputError, DryRunTimeout, TemporalUnavailable."""
-    known = await asyncio.to_thread(catalog, settings)
-    playbook = resolve(spec, known)
+    known = await asyncio.to_thread(catalog, settings, actions)
+    playbook = resolve(spec, known, actions)
     incident = incident_from_alert(alert, dry_run_incident_id(uuid.uuid4().hex[:16]))
     request = PlaybookRunInput.pin(
         playbook,
@@ -119,7 +120,8 @@ async def dry_run(
         inputs=inputs_from_observables(playbook, incident.observables, inputs),
         catalog=known.playbooks(),
         dry_run=True,
-        mutating_actions=dry_run_mutating(),
+        # Actions a dry run never calls: those that always mutate. The others decide per call (see above).
+        mutating_actions=actions.always_mutating(),
     )
     workflow_id = playbook_run_id(incident.incident_id, 1)
     result = await runs.run_to_end(client, settings.temporal_task_queue, request, workflow_id, timeout)
@@ -127,16 +129,22 @@ async def dry_run(
 
 
 async def start_run(
-    client: Client, settings: Settings, playbook: Playbook, incident: IncidentView, inputs: dict[str, Any], number: int
+    client: Client,
+    settings: Settings,
+    actions: ActionCatalog,
+    playbook: Playbook,
+    incident: IncidentView,
+    inputs: dict[str, Any],
+    number: int,
 ) -> str:
     """Start a real run (`playbook-<incident>-<number>`, pinned to the playbook's hash); its workflow id."""
-    known = await asyncio.to_thread(catalog, settings)
+    known = await asyncio.to_thread(catalog, settings, actions)
     request = PlaybookRunInput.pin(
         playbook,
         incident=incident,
         inputs=inputs_from_observables(playbook, incident.observables, inputs),
         catalog=known.playbooks(),
-        mutating_actions=[name for name, mutating in action_flags().items() if mutating],
+        mutating_actions=actions.mutating(),
     )
     workflow_id = playbook_run_id(incident.incident_id, number)
     await runs.start_run(client, settings.temporal_task_queue, request, workflow_id)

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import xorb_orchestrator.activities.actions.registry  # noqa: F401 - registers the actions the native validator checks
 from tests.support.paths import DATA as DATA_DIR
 from tests.support.paths import SHARED
 from xorb_orchestrator.cli.main import app

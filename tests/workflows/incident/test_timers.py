@@ -28,10 +28,10 @@ from xorb_orchestrator.models.alert import Alert, AlertEnvelope
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.search_attributes import SEARCH_ATTRIBUTES
 from xorb_orchestrator.models.workflow_io import IncidentInput
+from xorb_orchestrator.service import build_worker
 from xorb_orchestrator.services.correlation import correlation_key, fingerprint
 from xorb_orchestrator.services.incident_client import deliver_alert
 from xorb_orchestrator.services.intake import submit_alert
-from xorb_orchestrator.worker import build_worker
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]

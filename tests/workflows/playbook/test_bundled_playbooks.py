@@ -19,10 +19,9 @@ from tests.support.paths import SHARED
 from tests.support.playbook_runs import incident
 from tests.support.stack import API_KEY, RedisServer
 from tests.support.tool_servers import PLAYBOOKS_DIR, ToolStack, tool_stack
-from xorb_orchestrator.activities.actions.registry import action_flags, action_spec
 from xorb_orchestrator.cli.playbooks import playbook_app
 from xorb_orchestrator.models.playbook_run import PlaybookRunResult
-from xorb_orchestrator.playbook import ActionStep, ApprovalStep, Playbook
+from xorb_orchestrator.playbook import BUILTIN_ACTIONS, ActionStep, ApprovalStep, Playbook
 from xorb_orchestrator.playbook.catalog import check_files, load_catalog, playbook_files
 from xorb_orchestrator.services import playbook_runs
 
@@ -50,7 +49,7 @@ def alert(observables: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_bundled_playbooks_validate_with_the_real_registry() -> None:
-    reports = check_files(playbook_files([PLAYBOOKS_DIR]), action_flags())
+    reports = check_files(playbook_files([PLAYBOOKS_DIR]), BUILTIN_ACTIONS.flags())
     assert [r.messages() for r in reports if not r.ok] == []
     assert sorted(r.playbook.id for r in reports if r.playbook) == sorted(BUNDLED)
     result = CliRunner().invoke(playbook_app, ["validate", *map(str, sorted(PLAYBOOKS_DIR.iterdir()))])
@@ -60,7 +59,7 @@ def test_bundled_playbooks_validate_with_the_real_registry() -> None:
 
 @pytest.mark.parametrize("playbook_id", sorted(BUNDLED))
 def test_every_disruptive_step_is_approved_first_and_compensated(playbook_id: str) -> None:
-    playbook: Playbook = load_catalog(PLAYBOOKS_DIR, action_flags())[playbook_id].playbook
+    playbook: Playbook = load_catalog(PLAYBOOKS_DIR, BUILTIN_ACTIONS.flags())[playbook_id].playbook
     assert any(tag.startswith("T1") for tag in playbook.tags), "ATT&CK technique tags"
     assert "later issue" in (playbook.description or "")
     seen_approval, notifies = False, 0
@@ -72,7 +71,7 @@ def test_every_disruptive_step_is_approved_first_and_compensated(playbook_id: st
         elif isinstance(step, ActionStep) and step.action == "notify.webhook":
             notifies += 1
         elif isinstance(step, ActionStep):
-            spec = action_spec(step.action)
+            spec = BUILTIN_ACTIONS.get(step.action)
             assert spec is not None and spec.is_mutating(step.args), f"{step.id}: expected a disruptive call"
             assert seen_approval, f"{step.id} runs before any approval"
             assert step.compensate is not None, f"{step.id} has no compensation"
@@ -152,10 +151,11 @@ async def test_cacao_example_dry_run_really_looks_up_and_simulates_the_rest(stac
 
 async def start_ip_run(stack: ToolStack, temporal_client: Client) -> tuple[str, str]:
     view = incident()
-    known = playbook_runs.catalog(stack.svc.settings)
+    known = playbook_runs.catalog(stack.svc.settings, BUILTIN_ACTIONS)
     workflow_id = await playbook_runs.start_run(
         temporal_client,
         stack.svc.settings,
+        BUILTIN_ACTIONS,
         known["contain-malicious-ip"].playbook,
         view,
         {"ip": IP, "firewall_api": stack.tools.url},

@@ -5,43 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import ConfigDict, Field
 from temporalio import activity
 
-from xorb_orchestrator.activities.actions.registry import register_action
-from xorb_orchestrator.activities.actions.support import action_args, action_attempt, action_error
+from xorb_orchestrator.activities.actions.support import RunnableAction, action_args, action_attempt, action_error
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
-from xorb_orchestrator.playbook.actions import ActionArgs, ActionSpec
+from xorb_orchestrator.playbook.builtin_actions import DATA_MERGE as MERGE
+from xorb_orchestrator.playbook.builtin_actions import DATA_SET as SET
 
 # A result is kept in Temporal's history (and read by later steps): keep it small.
 MAX_RESULT_BYTES = 256 * 1024
-
-
-class DataSetArgs(ActionArgs):
-    """Any fields at all: they become the step's result."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class DataMergeArgs(ActionArgs):
-    objects: list[dict[str, Any]] = Field(
-        min_length=1, max_length=100, description="Objects merged left to right: later keys win."
-    )
-    deep: bool = Field(False, description="Merge nested objects key by key too (lists are replaced, not joined).")
-
-
-SET = ActionSpec(
-    name="data.set",
-    description="Return the arguments as the step's result, e.g. to name a value for later steps.",
-    args=DataSetArgs,
-    mutating=False,
-)
-MERGE = ActionSpec(
-    name="data.merge",
-    description="Merge objects into one (later keys win; `deep` merges nested objects); the result is the merge.",
-    args=DataMergeArgs,
-    mutating=False,
-)
 
 
 @activity.defn(name=SET.name)
@@ -83,5 +55,5 @@ def _result(action: str, value: dict[str, Any]) -> ActionResult:
     return ActionResult(outcome="completed", attempt=activity.info().attempt, details=value)
 
 
-register_action(SET, lambda deps: data_set)
-register_action(MERGE, lambda deps: data_merge)
+DATA_SET = RunnableAction(SET, lambda deps: data_set)
+DATA_MERGE = RunnableAction(MERGE, lambda deps: data_merge)

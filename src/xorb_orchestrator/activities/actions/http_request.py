@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field, field_validator
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from xorb_orchestrator.activities.actions.registry import register_action
 from xorb_orchestrator.activities.actions.support import (
+    RunnableAction,
     action_args,
     action_attempt,
     action_error,
@@ -27,85 +25,15 @@ from xorb_orchestrator.activities.actions.support import (
 )
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
-from xorb_orchestrator.playbook.actions import ActionArgs, ActionSpec
+from xorb_orchestrator.playbook.builtin_actions import HTTP_REQUEST as SPEC
+from xorb_orchestrator.playbook.builtin_actions import HttpRequestArgs
 
-ACTION = "http.request"
-READ_ONLY_METHODS = ("GET", "HEAD")
+ACTION = SPEC.name
 # The result is kept in Temporal's history: bodies above this are not kept (body_truncated: true).
 MAX_BODY_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 4096
 KEPT_HEADERS = ("content-type", "content-length", "location", "etag", "last-modified", "retry-after", "x-request-id")
 RETRYABLE_STATUS = (408, 425, 429)
-SET_BY_US = ("host", "content-length", "transfer-encoding", "connection")
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-class HttpRequestArgs(ActionArgs):
-    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] = Field("GET", description="HTTP method.")
-    url: str = Field(max_length=2048, description="http(s) URL; its host must be in XORB_HTTP_ALLOWED_HOSTS.")
-    headers: dict[str, str] = Field(default_factory=dict, max_length=50, description="Request headers.")
-    json_body: Any = Field(None, alias="json", description="JSON request body.")
-    expected_status: list[int] = Field(
-        default_factory=list,
-        max_length=20,
-        description="Status codes that mean success. Default: any 2xx.",
-    )
-    timeout: float = Field(30.0, gt=0, le=50, description="Seconds the whole call may take (at most 50).")
-
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise ValueError("expected an http(s) URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("expected an http(s) URL with a host")
-        if parts.username or parts.password:
-            raise ValueError("credentials in the URL are refused; send them in a header")
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, text in value.items():
-            if not _TOKEN.match(name):
-                raise ValueError(f"{name!r} is not a header name")
-            if name.lower() in SET_BY_US:
-                raise ValueError(f"header {name!r} is set by http.request")
-            if "\r" in text or "\n" in text:
-                raise ValueError(f"header {name!r}: line breaks are not allowed in a value")
-        return value
-
-    @field_validator("expected_status")
-    @classmethod
-    def _statuses(cls, value: list[int]) -> list[int]:
-        for status in value:
-            if not 100 <= status <= 599:
-                raise ValueError(f"{status} is not an HTTP status code")
-        return value
-
-    def mutating(self) -> bool:
-        return self.method not in READ_ONLY_METHODS
-
-    def succeeded(self, status: int) -> bool:
-        return status in self.expected_status if self.expected_status else 200 <= status < 300
-
-
-SPEC = ActionSpec(
-    name=ACTION,
-    description="Call an HTTP API on an allowlisted host (XORB_HTTP_ALLOWED_HOSTS); the result is the status, "
-    "a few headers and the JSON (or text) body, bounded in size. 4xx is not retried; 5xx and timeouts are.",
-    args=HttpRequestArgs,
-    mutating=True,
-    mutating_unless="method is GET or HEAD",
-)
 
 
 def _dry_run_warning(args: HttpRequestArgs, warning: str) -> ActionResult:
@@ -230,4 +158,4 @@ def _redacted(url: str) -> str:
     return parts._replace(query="…" if parts.query else "", fragment="").geturl()
 
 
-register_action(SPEC, lambda deps: HttpRequestActivities(deps.settings, deps.http).http_request)
+HTTP_REQUEST = RunnableAction(SPEC, lambda deps: HttpRequestActivities(deps.settings, deps.http).http_request)

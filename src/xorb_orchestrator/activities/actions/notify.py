@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import httpx
-from pydantic import Field
 from temporalio import activity
 
 from xorb_orchestrator.activities.actions.notify_message import incident_message
-from xorb_orchestrator.activities.actions.registry import register_action
-from xorb_orchestrator.activities.actions.support import action_args, action_attempt, action_error, simulated
+from xorb_orchestrator.activities.actions.support import (
+    RunnableAction,
+    action_args,
+    action_attempt,
+    action_error,
+    simulated,
+)
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.webhook import WebhookRejected, WebhookUnavailable, post_notification
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
-from xorb_orchestrator.playbook.actions import ActionArgs, ActionSpec
+from xorb_orchestrator.playbook.builtin_actions import NOTIFY_WEBHOOK as SPEC
 
-ACTION = "notify.webhook"
-
-
-class NotifyWebhookArgs(ActionArgs):
-    # The index, not the URL: a Slack webhook URL carries its token, and arguments are kept in Temporal's history.
-    webhook: int | None = Field(
-        None, ge=0, description="Which of XORB_NOTIFY_WEBHOOK_URLS (0 = the first). Default: the first configured."
-    )
-    host: str = Field("", max_length=255, description="The webhook's host, for the record (set by the planner).")
-    text: str | None = Field(
-        None, min_length=1, max_length=3000, description="The message. Default: the incident's summary."
-    )
-
-
-SPEC = ActionSpec(
-    name=ACTION,
-    description="Post the incident (or `text`) to a Slack-compatible incoming webhook from "
-    "XORB_NOTIFY_WEBHOOK_URLS; skipped when none is configured. Mutating: people read and act on it, so a "
-    "dry run does not send it. No undo: a message cannot be unsent.",
-    args=NotifyWebhookArgs,
-    mutating=True,
-)
+ACTION = SPEC.name
 
 
 class NotifyActivities:
@@ -83,4 +66,4 @@ class NotifyActivities:
         )
 
 
-register_action(SPEC, lambda deps: NotifyActivities(deps.settings, deps.http).notify_webhook)
+NOTIFY_WEBHOOK = RunnableAction(SPEC, lambda deps: NotifyActivities(deps.settings, deps.http).notify_webhook)

@@ -1,22 +1,42 @@
-"""What every response action shares: metrics, heartbeats, and errors Temporal can classify."""
+"""What every response action shares: how the worker builds it, metrics, heartbeats, errors Temporal classifies."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionSpec
 
 ArgsT = TypeVar("ArgsT", bound=ActionArgs)
+ActionActivity = Callable[[ActionInput], Awaitable[ActionResult]]
+
+
+@dataclass(frozen=True)
+class ActionDeps:
+    """What an action's activity may use; built once per worker."""
+
+    settings: Settings
+    http: httpx.AsyncClient
+
+
+@dataclass(frozen=True)
+class RunnableAction:
+    """An action the worker can run: its contract (spec) and how to build its activity from the worker's deps."""
+
+    spec: ActionSpec[Any]
+    build: Callable[[ActionDeps], ActionActivity]
 
 
 def action_error(message: str, *, error_type: str, retryable: bool) -> ApplicationError:

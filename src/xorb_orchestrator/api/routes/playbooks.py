@@ -25,7 +25,7 @@ MAX_DRY_RUN_BYTES = 2 * MAX_FILE_BYTES  # a playbook and an alert
 
 async def _catalog(svc: Services) -> PlaybookCatalog:
     try:
-        return await asyncio.to_thread(playbook_runs.catalog, svc.settings)
+        return await asyncio.to_thread(playbook_runs.catalog, svc.settings, svc.actions)
     except PlaybookLoadError as exc:
         raise ApiError(
             500, "playbooks_invalid", f"the playbooks directory has invalid files: {exc.messages[0]}"
@@ -64,7 +64,7 @@ async def validate(request: Request, svc: Services = Depends(services)) -> dict[
             return {"valid": False, "errors": [str(error) for error in exc.errors]}
     else:
         document = parse_json(raw)
-    errors = playbook_runs.validation_errors(document, await _catalog(svc))
+    errors = playbook_runs.validation_errors(document, await _catalog(svc), svc.actions)
     return {"valid": not errors, "errors": errors}
 
 
@@ -81,7 +81,7 @@ async def dry_run(request: Request, svc: Services = Depends(services)) -> JSONRe
         raise _invalid(unknown[0], "unknown field (expected playbook, alert, inputs)")
     try:
         workflow_id, result = await playbook_runs.dry_run(
-            svc.client, svc.settings, body["playbook"], body["alert"], inputs
+            svc.client, svc.settings, svc.actions, body["playbook"], body["alert"], inputs
         )
     except playbook_runs.UnknownPlaybook as exc:
         raise ApiError(404, "unknown_playbook", str(exc.args[0])) from None
