@@ -10,6 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.models.ids import slot_coordinator_id
 from xorb_orchestrator.models.workflow_io import SlotCoordinatorInput, SlotRequest
+from xorb_orchestrator.models.workflow_names import ACQUIRE_SLOT, RESPONSE_SLOTS_WORKFLOW
 
 
 class SlotActivities:
@@ -22,12 +23,12 @@ class SlotActivities:
         """Queue the incident at the coordinator, starting the coordinator if it is not running."""
         request = request.model_copy(update={"limit": self._settings.max_parallel_workflows})
         await self._client.start_workflow(
-            "ResponseSlotsWorkflow",
+            RESPONSE_SLOTS_WORKFLOW,  # by name: activities sit below workflows/ in the layers
             SlotCoordinatorInput(limit=request.limit),
             id=slot_coordinator_id(self._settings.temporal_task_queue),
             task_queue=self._settings.temporal_task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="acquire",
+            start_signal=ACQUIRE_SLOT,
             start_signal_args=[request],
         )
 

@@ -14,6 +14,7 @@ from xorb_orchestrator.models.alert import AlertEnvelope
 from xorb_orchestrator.models.ids import slot_coordinator_id
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.workflow_io import IncidentInput, SlotCoordinatorView
+from xorb_orchestrator.models.workflow_names import ADD_ALERTS
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
@@ -54,7 +55,7 @@ async def deliver_alerts(
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=reuse,
-            start_signal="add_alerts",
+            start_signal=ADD_ALERTS,
             start_signal_args=[envelopes],
             rpc_timeout=RPC_TIMEOUT,
         )

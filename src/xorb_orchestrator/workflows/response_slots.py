@@ -15,8 +15,15 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.activities.slots import SlotActivities
     from xorb_orchestrator.models.slots import next_grants
     from xorb_orchestrator.models.workflow_io import SlotCoordinatorInput, SlotCoordinatorView, SlotRequest
+    from xorb_orchestrator.models.workflow_names import (
+        ACQUIRE_SLOT,
+        RELEASE_SLOT,
+        RESPONSE_SLOTS_WORKFLOW,
+        SLOT_GRANTED,
+    )
     from xorb_orchestrator.workflows.policies import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
     from xorb_orchestrator.workflows.waiting import wait_until
 
@@ -25,7 +32,7 @@ AUDIT_INTERVAL = timedelta(seconds=60)
 HISTORY_LIMIT = 5_000
 
 
-@workflow.defn
+@workflow.defn(name=RESPONSE_SLOTS_WORKFLOW)
 class ResponseSlotsWorkflow:
     @workflow.init
     def __init__(self, state: SlotCoordinatorInput) -> None:
@@ -35,7 +42,7 @@ class ResponseSlotsWorkflow:
         # Grants decided but not yet signalled. Holders are re-signalled after continue-as-new.
         self._to_signal: list[str] = list(state.holders)
 
-    @workflow.signal
+    @workflow.signal(name=ACQUIRE_SLOT)
     def acquire(self, request: SlotRequest) -> None:
         self._limit = max(1, request.limit)
         if request.incident_id in self._holders:
@@ -44,7 +51,7 @@ class ResponseSlotsWorkflow:
             self._queue.append(request)
         self._grant()
 
-    @workflow.signal
+    @workflow.signal(name=RELEASE_SLOT)
     def release(self, incident_id: str) -> None:
         self._drop(incident_id)
         self._grant()
@@ -86,17 +93,16 @@ class ResponseSlotsWorkflow:
 
     async def _tell_granted(self, incident_id: str) -> None:
         try:
-            await workflow.get_external_workflow_handle(incident_id).signal("slot_granted")
+            await workflow.get_external_workflow_handle(incident_id).signal(SLOT_GRANTED)
         except FailureError:
             workflow.logger.warning("slot holder %s is gone; freeing its slot", incident_id)
             self._drop(incident_id)
             self._grant()
 
     async def _free_vanished_holders(self) -> None:
-        closed = await workflow.execute_activity(
-            "slots.find_closed",
+        closed = await workflow.execute_activity_method(
+            SlotActivities.find_closed,
             list(self._holders),
-            result_type=list[str],
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             retry_policy=BOOKKEEPING_RETRY,
         )

@@ -16,8 +16,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.activities.incident import IncidentActivities
+    from xorb_orchestrator.activities.slots import SlotActivities
     from xorb_orchestrator.models.alert import AlertEnvelope
-    from xorb_orchestrator.models.enrichment import Enrichment
     from xorb_orchestrator.models.ids import slot_coordinator_id
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
@@ -31,10 +32,12 @@ with workflow.unsafe.imports_passed_through():
         PublishInput,
         SlotRequest,
     )
+    from xorb_orchestrator.models.workflow_names import ADD_ALERT, ADD_ALERTS, INCIDENT_WORKFLOW, SLOT_GRANTED
     from xorb_orchestrator.workflows import policies
     from xorb_orchestrator.workflows.incident.playbook_run import planned_run, run_playbook
     from xorb_orchestrator.workflows.incident.state import add_alert, observable_keys, open_incident, remember
     from xorb_orchestrator.workflows.playbook.actions import failed_attempts
+    from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
     from xorb_orchestrator.workflows.waiting import wait_until
 
 Transition = Literal["started", "completed", "failed"]
@@ -43,7 +46,7 @@ HISTORY_LIMIT = 10_000
 PUBLISH_INTERVAL = timedelta(seconds=2)
 
 
-@workflow.defn
+@workflow.defn(name=INCIDENT_WORKFLOW)
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, request: IncidentInput) -> None:
@@ -60,7 +63,7 @@ class IncidentWorkflow:
 
     # --- messages -------------------------------------------------------------------------------
 
-    @workflow.signal
+    @workflow.signal(name=ADD_ALERT)
     def add_alert(self, envelope: AlertEnvelope) -> None:
         """One alert for this incident; a re-delivery (same fingerprint) only counts as a duplicate."""
         if self._view is None:
@@ -68,13 +71,13 @@ class IncidentWorkflow:
             return
         self._record(envelope)
 
-    @workflow.signal
+    @workflow.signal(name=ADD_ALERTS)
     def add_alerts(self, envelopes: list[AlertEnvelope]) -> None:
         """A batch of alerts for this incident (what the API's group commit sends)."""
         for envelope in envelopes:
             self.add_alert(envelope)
 
-    @workflow.signal
+    @workflow.signal(name=SLOT_GRANTED)
     def slot_granted(self) -> None:
         self._slot_granted = True
 
@@ -104,16 +107,15 @@ class IncidentWorkflow:
         return self._view
 
     async def _respond(self, view: IncidentView) -> None:
-        enrichment = await workflow.execute_activity(
-            "incident.enrich",
+        enrichment = await workflow.execute_activity_method(
+            IncidentActivities.enrich_incident,
             EnrichInput(incident_id=view.incident_id, observables=view.observables),
-            result_type=Enrichment,
             start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
             retry_policy=policies.BOOKKEEPING_RETRY,
         )
         view.enrichment = enrichment
-        plan = await workflow.execute_activity(
-            "incident.plan",
+        plan = await workflow.execute_activity_method(
+            IncidentActivities.plan_incident,
             PlanInput(
                 incident_id=view.incident_id,
                 title=view.title,
@@ -122,7 +124,6 @@ class IncidentWorkflow:
                 techniques=view.techniques,
                 enrichment=enrichment,
             ),
-            result_type=Plan,
             start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
             retry_policy=policies.BOOKKEEPING_RETRY,
         )
@@ -187,8 +188,8 @@ class IncidentWorkflow:
     async def _acquire_slot(self, view: IncidentView) -> None:
         slot = SlotRequest(incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now())
         while True:
-            await workflow.execute_activity(
-                "slots.request",
+            await workflow.execute_activity_method(
+                SlotActivities.request_slot,
                 slot,
                 start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
                 retry_policy=policies.BOOKKEEPING_RETRY,
@@ -199,9 +200,9 @@ class IncidentWorkflow:
 
     async def _release_slot(self, incident_id: str) -> None:
         try:
-            await workflow.get_external_workflow_handle(slot_coordinator_id(workflow.info().task_queue)).signal(
-                "release", incident_id
-            )
+            coordinator = slot_coordinator_id(workflow.info().task_queue)
+            handle = workflow.get_external_workflow_handle_for(ResponseSlotsWorkflow.run, coordinator)
+            await handle.signal(ResponseSlotsWorkflow.release, incident_id)
         except FailureError as err:
             # The coordinator audits its holders, so a lost release only delays the next grant.
             workflow.logger.warning("could not release response slot: %s", err)
@@ -282,8 +283,8 @@ class IncidentWorkflow:
             # The most frequent call of an incident: as a local activity it is one marker in history instead of
             # three events and a workflow task. (Enrich, plan and slot requests stay regular activities: as local
             # ones they hold the workflow task open, and a storm's alerts then wait; measured.)
-            await workflow.execute_local_activity(
-                "incident.publish",
+            await workflow.execute_local_activity_method(
+                IncidentActivities.publish_incident,
                 publish,
                 start_to_close_timeout=policies.PUBLISH_TIMEOUT,
                 retry_policy=policies.PUBLISH_RETRY,

@@ -1,6 +1,6 @@
 """Running playbook steps inside the PlaybookWorkflow: one method per step kind, recorded as they run.
 
-The scheduler (playbook_scheduler) decides what runs next; this module does each step's durable part —
+The scheduler (scheduler.py) decides what runs next; this module does each step's durable part —
 activities, timers, child workflows, approvals — and keeps the record and the state expressions read.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -102,9 +103,22 @@ class Scope:
         return Scope((*self.chain, {}), item, True, (*self.iterations, index))
 
 
+# Runs a child playbook run: (its input, its workflow id, its retry policy) -> its result. PlaybookWorkflow
+# supplies it, so the child is started by method (type-checked) without this module importing the workflow.
+RunChild = Callable[[PlaybookRunInput, str, TemporalRetryPolicy | None], Awaitable[PlaybookRunResult]]
+
+
 class StepRunner:
-    def __init__(self, request: PlaybookRunInput, desk: ApprovalDesk, ledger: UndoLedger, records: list[StepRecord]):
+    def __init__(
+        self,
+        request: PlaybookRunInput,
+        desk: ApprovalDesk,
+        ledger: UndoLedger,
+        records: list[StepRecord],
+        run_child: RunChild,
+    ):
         self.request = request
+        self.run_child = run_child
         self.desk = desk
         self.ledger = ledger
         self.records = records
@@ -343,13 +357,10 @@ class StepRunner:
                 "carried": None,
             }
         )
-        result = await workflow.execute_child_workflow(
-            "PlaybookWorkflow",
+        result = await self.run_child(
             request,
-            id=instance_key(self.key, step.id, scope.iterations),
-            result_type=PlaybookRunResult,
-            retry_policy=temporal_retry(step.retry) if step.retry else None,
-            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            instance_key(self.key, step.id, scope.iterations),
+            temporal_retry(step.retry) if step.retry else None,
         )
         self.records.extend(r.model_copy(update={"id": f"{step.id}/{r.id}"}) for r in result.steps)
         if result.status is not RunStatus.COMPLETED:

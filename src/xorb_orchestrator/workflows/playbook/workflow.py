@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.playbook_run import (
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         StepRecord,
     )
+    from xorb_orchestrator.models.workflow_names import PLAYBOOK_WORKFLOW
     from xorb_orchestrator.playbook import StepState
     from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger, shielded
@@ -34,7 +36,7 @@ class ApprovalRefused(ValueError):
     """An approval that cannot count (wrong person, twice, another incident or step): the Update is rejected."""
 
 
-@workflow.defn
+@workflow.defn(name=PLAYBOOK_WORKFLOW)
 class PlaybookWorkflow:
     @workflow.init
     def __init__(self, request: PlaybookRunInput) -> None:
@@ -46,7 +48,7 @@ class PlaybookWorkflow:
         self._records: list[StepRecord] = list(carried.records) if carried else []
         self._desk = ApprovalDesk(request.incident.incident_id)
         self._ledger = UndoLedger(carried.undo if carried else None)
-        self._runner = StepRunner(request, self._desk, self._ledger, self._records)
+        self._runner = StepRunner(request, self._desk, self._ledger, self._records, self._run_child)
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -110,6 +112,18 @@ class PlaybookWorkflow:
             await shielded(self._compensate)  # a cancellation arriving now must not cut the undo short
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
+
+    async def _run_child(
+        self, request: PlaybookRunInput, workflow_id: str, retry: RetryPolicy | None
+    ) -> PlaybookRunResult:
+        """A `playbook` step's run, as a child of this one; cancelling this run waits for the child's undo."""
+        return await workflow.execute_child_workflow(
+            PlaybookWorkflow.run,
+            request,
+            id=workflow_id,
+            retry_policy=retry,
+            cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
 
     async def _compensate(self) -> None:
         await self._ledger.run(self._request.incident, self._request.dry_run, self._runner.mutating)

@@ -1,0 +1,22 @@
+"""The names our workflows and their signals are known by on Temporal.
+
+Where the caller can import the workflow class, it calls by method and mypy checks the argument. Two places
+cannot: an activity (activities sit below workflows/ in the layers) starting the slot coordinator, and
+signal-with-start, whose SDK call takes the signal's name as a string. They use these constants, and the
+workflows declare their handlers with the same constants, so a name cannot drift from its handler.
+"""
+
+from __future__ import annotations
+
+INCIDENT_WORKFLOW = "IncidentWorkflow"
+PLAYBOOK_WORKFLOW = "PlaybookWorkflow"
+RESPONSE_SLOTS_WORKFLOW = "ResponseSlotsWorkflow"
+
+# IncidentWorkflow's signals
+ADD_ALERT = "add_alert"
+ADD_ALERTS = "add_alerts"
+SLOT_GRANTED = "slot_granted"
+
+# ResponseSlotsWorkflow's signals
+ACQUIRE_SLOT = "acquire"
+RELEASE_SLOT = "release"
