@@ -10,6 +10,7 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.support.handler_warnings import unfinished_handler_warnings
 from tests.support.stack import RedisServer, dev_temporal
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
@@ -47,3 +48,12 @@ def webhook_sink() -> Iterator[WebhookSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_unfinished_handlers() -> Iterator[None]:
+    """A workflow that completed with an update or signal handler still running fails the test."""
+    with unfinished_handler_warnings() as found:
+        yield
+    if found:
+        pytest.fail("workflow completed with unfinished handlers:\n" + "\n".join(found), pytrace=False)
