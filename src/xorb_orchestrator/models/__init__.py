@@ -6,13 +6,11 @@ from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, Step
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.plan import Plan, PlannedStep
 from xorb_orchestrator.models.severity import Severity
-from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 __all__ = [
     "Alert",
     "AlertEnvelope",
     "Enrichment",
-    "GenericAlert",
     "IncidentStatus",
     "IncidentView",
     "Observable",
