@@ -21,9 +21,10 @@ RUN python -m venv /opt/venv
 ENV PATH="/opt/venv/bin:${PATH}"
 
 WORKDIR /build
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY src ./src
-RUN pip install --no-cache-dir .
+# The versions CI tested (requirements.lock, refreshed by `make lock`).
+RUN pip install --no-cache-dir --constraint requirements.lock .
 
 # ---- runtime: slim Python, the venv, main.py, no compiler ----
 FROM python:${PYTHON_VERSION}-slim AS runtime

@@ -2,7 +2,7 @@
 
 Deletes the histories in this folder, then records the incident workflows (record_incidents), two bundled
 playbook runs (record_playbooks) and an incident answered by a playbook (record_incident_playbook).
-tests/test_replay.py replays each file against today's code.
+tests/workflows/test_replay.py replays each file against today's code.
 
 Record anew only when old executions no longer need to replay: before a release, or after a patch's old
 branch was retired (see workflows/patches.py). A failing replay otherwise means the change needs

@@ -2,7 +2,7 @@
 
 Two real runs on the real stack, the tools played by the local ToolServer: contain-malicious-ip approved through
 the API (it blocks), compromised-account denied through the API (the deny path). Each file is named after the
-run's workflow id, which `tests/test_replay.py` uses when it replays them (the interpreter keys its actions by
+run's workflow id, which `tests/workflows/test_replay.py` uses when it replays them (the interpreter keys its actions by
 it).
 """
 

@@ -1,7 +1,7 @@
 """Replay golden histories against the workflow code on the import path: `python -m tests.golden.replay [FILE ...]`.
 
-Prints one line per history and exits 1 when any fails. tests/test_replay.py replays them in-process;
-tests/test_replay_compat.py runs this module against an edited copy of the package (a compatible model change
+Prints one line per history and exits 1 when any fails. tests/workflows/test_replay.py replays them in-process;
+tests/workflows/test_replay_compat.py runs this module against an edited copy of the package (a compatible model change
 must replay, a removed workflow command must not).
 """
 

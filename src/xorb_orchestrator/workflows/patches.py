@@ -10,7 +10,8 @@ A change to workflow logic that would make a running execution replay differentl
    `workflow.deprecate_patch(X.id)`; executions started with the marker still replay.
 3. removed: once none started before step 2 is running, delete the call and this entry; re-record the goldens.
 
-tests/test_patches.py fails when workflow code uses an id that is not listed here, or a listed one is used nowhere.
+tests/workflows/test_patches.py fails when workflow code uses an id that is not listed here, or a listed one is
+used nowhere.
 Nothing has been released yet, so the list starts empty (the four patches of the first iterations were reset).
 """
 

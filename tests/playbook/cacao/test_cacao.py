@@ -1,4 +1,5 @@
-"""OASIS CACAO 2.0: the official examples and schemas (from ../shared/cacao, skipped when absent), our valid and
+"""OASIS CACAO 2.0: the two public examples (docs/examples/cacao), the official schemas (from ../shared/cacao,
+skipped when absent), our valid and
 broken playbooks with the exact messages users see, how each construct converts, and what the converted playbook
 does when run (a small step-walker here follows the native semantics)."""
 
@@ -18,7 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.support.paths import DATA as DATA_DIR
-from tests.support.paths import SHARED
+from tests.support.paths import ROOT, SHARED
 from xorb_orchestrator.cli.main import app
 from xorb_orchestrator.models.incident import StepStatus
 from xorb_orchestrator.playbook import (
@@ -56,9 +57,10 @@ DATA = DATA_DIR / "cacao"
 VALID = DATA / "valid"
 BROKEN = DATA / "broken"
 CACAO_DIR = Path(os.environ.get("XORB_CACAO_DIR") or SHARED / "cacao")
+EXAMPLES = ROOT / "docs" / "examples" / "cacao"  # copies of the two public examples the docs show
 needs_shared = pytest.mark.skipif(
-    not (CACAO_DIR / "examples").is_dir(),
-    reason=f"the OASIS CACAO examples and schemas are not at {CACAO_DIR} (set XORB_CACAO_DIR to their folder)",
+    not (CACAO_DIR / "schemas").is_dir(),
+    reason=f"the OASIS CACAO schemas are not at {CACAO_DIR} (set XORB_CACAO_DIR to their folder)",
 )
 runner = CliRunner()
 
@@ -118,9 +120,8 @@ def walk(steps: list[Any]) -> list[Any]:
 # --- the official examples and schemas ----------------------------------------------------------------------
 
 
-@needs_shared
 def test_contain_ip_example_validates_converts_and_passes_the_native_validator() -> None:
-    data = read(CACAO_DIR / "examples" / "contain-ip.json")
+    data = read(EXAMPLES / "contain-ip.json")
     assert is_cacao(data)
     assert validate_cacao(parse_cacao(data)) == []
     playbook = load_cacao(data)
@@ -150,20 +151,18 @@ def test_contain_ip_example_validates_converts_and_passes_the_native_validator()
     assert playbook.inputs["intel_score"].default == 0
 
 
-@needs_shared
 def test_soarca_example_is_refused_only_for_its_ssh_commands() -> None:
     """The SOARCA example runs two ssh commands, which we refuse; everything else in it is understood."""
     with pytest.raises(PlaybookInvalid) as caught:
-        load_cacao(read(CACAO_DIR / "examples" / "soarca-concepts-example.json"))
+        load_cacao(read(EXAMPLES / "soarca-concepts-example.json"))
     assert [str(e) for e in caught.value.errors] == [
         f"step 'action--4b08af84-3741-48ca-8c92-df1557a87379': unsupported command type 'ssh' {SUPPORTED}",
         f"step 'action--a32cdbb6-403a-47c7-a35b-07430a8de3fd': unsupported command type 'ssh' {SUPPORTED}",
     ]
 
 
-@needs_shared
 def test_soarca_example_converts_once_its_ssh_commands_are_http() -> None:
-    data = read(CACAO_DIR / "examples" / "soarca-concepts-example.json")
+    data = read(EXAMPLES / "soarca-concepts-example.json")
     httpbin = "http-api--f2ed7db1-54fc-4a3c-ac0c-837dffade754"
     for step in data["workflow"].values():
         if any(command["type"] == "ssh" for command in step.get("commands", [])):
@@ -216,7 +215,7 @@ def schema_errors(validator: Callable[[str], Any], document: dict[str, Any]) -> 
 @pytest.mark.parametrize(
     "path",
     [
-        pytest.param(CACAO_DIR / "examples" / "contain-ip.json", id="contain-ip"),
+        pytest.param(EXAMPLES / "contain-ip.json", id="contain-ip"),
         *(pytest.param(path, id=path.name) for path in sorted(VALID.glob("*.json"))),
     ],
 )
@@ -233,7 +232,7 @@ def test_soarca_example_deviates_from_the_schema_where_executors_are_lenient() -
     """Strictly, the SOARCA example is invalid (actions without an agent, variables in typed address fields);
     we accept those, as executors do, and refuse only what we cannot run."""
     validator = schema_validator()
-    errors = schema_errors(validator, read(CACAO_DIR / "examples" / "soarca-concepts-example.json"))
+    errors = schema_errors(validator, read(EXAMPLES / "soarca-concepts-example.json"))
     assert sum("'agent' is a required property" in error for error in errors) == 3
     assert any("'__target_ip__:value' does not match" in error for error in errors)
     assert len(errors) == 6
@@ -262,9 +261,8 @@ def test_valid_playbooks_validate_in_the_cli_child_playbook_included() -> None:
     assert len(lines) == 2 and all(line.startswith("OK ") for line in lines)
 
 
-@needs_shared
 def test_cli_validate_prints_ok_for_the_contain_ip_example() -> None:
-    path = CACAO_DIR / "examples" / "contain-ip.json"
+    path = EXAMPLES / "contain-ip.json"
     result = runner.invoke(app, ["playbook", "validate", str(path)])
     assert result.exit_code == 0, result.output
     assert result.output == (

@@ -15,7 +15,7 @@ import pytest_asyncio
 from temporalio.client import Client
 from typer.testing import CliRunner
 
-from tests.support.paths import SHARED
+from tests.support.paths import ROOT
 from tests.support.playbook_runs import incident
 from tests.support.stack import API_KEY, RedisServer
 from tests.support.tool_servers import PLAYBOOKS_DIR, ToolStack, tool_stack
@@ -26,7 +26,7 @@ from xorb_orchestrator.playbook.catalog import check_files, load_catalog, playbo
 from xorb_orchestrator.services import playbook_runs
 
 pytestmark = pytest.mark.timeout(90)  # async tests run on the session loop (pyproject)
-CACAO_EXAMPLE = SHARED / "cacao" / "examples" / "contain-ip.json"
+CACAO_EXAMPLE = ROOT / "docs" / "examples" / "cacao" / "contain-ip.json"
 IP = "203.0.113.7"
 # playbook -> (alert observables, inputs besides the tool's base URL, the tool input, the expected step order)
 BUNDLED: dict[str, tuple[dict[str, Any], dict[str, Any], str, list[str]]] = {
@@ -121,7 +121,6 @@ async def test_dry_run_from_the_cli_lists_the_steps(stack: ToolStack, tmp_path: 
     assert stack.tools.calls == [] and stack.sink.bodies() == []
 
 
-@pytest.mark.skipif(not CACAO_EXAMPLE.is_file(), reason="../shared/cacao is absent")
 async def test_cacao_example_dry_run_really_looks_up_and_simulates_the_rest(stack: ToolStack, tmp_path: Path) -> None:
     before = len(stack.tools.calls)
     report = await dry_run(
