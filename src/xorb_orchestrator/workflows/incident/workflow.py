@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.activities.incident import IncidentActivities
@@ -44,6 +44,9 @@ Transition = Literal["started", "completed", "failed"]
 HISTORY_LIMIT = 10_000
 # Publish the view at most this often while alerts keep arriving (a storm must not mean a write per alert).
 PUBLISH_INTERVAL = timedelta(seconds=2)
+# After a cache write failed (Redis away), try again this often while the incident stays open: the next write
+# carries the whole view, so one success catches the cache up.
+CACHE_RETRY_INTERVAL = timedelta(seconds=30)
 
 
 @workflow.defn(name=INCIDENT_WORKFLOW)
@@ -58,6 +61,7 @@ class IncidentWorkflow:
         self._slot_granted = False
         # A run continued as new publishes the view it carries at once (the cache may not have it).
         self._dirty = request.carried is not None
+        self._cache_behind = False  # the last cache write failed
         self._observable_keys = observable_keys(request.carried) if request.carried else set()
         self._last_alert_at = workflow.now()
 
@@ -228,6 +232,10 @@ class IncidentWorkflow:
             remaining = close_at - workflow.now()
             if remaining <= timedelta(0):
                 return
+            if self._cache_behind:
+                if not await wait_until(lambda: self._dirty, min(remaining, CACHE_RETRY_INTERVAL)):
+                    self._dirty = True  # time to try the cache again
+                continue
             await wait_until(lambda: self._dirty, remaining)
 
     def _history_is_long(self) -> bool:
@@ -289,10 +297,17 @@ class IncidentWorkflow:
                 start_to_close_timeout=policies.PUBLISH_TIMEOUT,
                 retry_policy=policies.PUBLISH_RETRY,
             )
-        except ActivityError as err:
+        except FailureError as err:
+            # Redis is a cache: no failure of it may fail, block or delay the response. (A failed local
+            # activity surfaces as its ApplicationError, not as an ActivityError.) A later write catches up.
+            if is_cancelled_exception(err):
+                raise
+            self._cache_behind = True
             workflow.logger.warning("incident cache not updated: %s", _describe(err))
+        else:
+            self._cache_behind = False
 
 
-def _describe(err: ActivityError) -> str:
-    cause = err.cause
+def _describe(err: FailureError) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
     return str(cause.message if isinstance(cause, FailureError) else err.message) or type(cause).__name__

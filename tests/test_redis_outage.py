@@ -1,0 +1,63 @@
+"""Redis is a cache: with it down, incidents are still answered and readable (from Temporal), and the cache
+catches up once it is back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.stack import RedisServer, make_settings, service
+from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.models.incident import IncidentStatus
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def alert(rule: str, n: int) -> dict[str, object]:
+    return {
+        "id": f"{rule}-{n}",
+        "title": "Outbound C2 beacon",
+        "severity": "high",
+        "source": "redis-outage",
+        "rule": rule,
+        "observables": {"src_ip": "10.0.0.8", "dest_ip": "203.0.113.8"},
+    }
+
+
+async def test_with_redis_down_an_alert_still_becomes_a_completed_incident(
+    temporal_address: str, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path)
+    redis.stop()
+    settings = make_settings(temporal_address, redis.url, XORB_CORRELATION_WINDOW_SECONDS=3600)
+    rule = "redis-down-" + uuid.uuid4().hex[:8]
+    cache = IncidentCache(redis.url)
+    try:
+        async with service(settings) as svc:
+            started = time.monotonic()
+            incident_id = await svc.send_alert(alert(rule, 1))
+            # Read from Temporal: the cache has nothing. The response ran although every cache write failed.
+            view = await svc.wait_for_incident(incident_id, timeout=20)
+            assert time.monotonic() - started < 10, "a cache outage delayed the response"
+            assert view["alert_count"] == 1 and view["error"] is None
+            assert [step["status"] for step in view["steps"]] == ["skipped"]  # no webhook configured
+            metrics = (await svc.http.get("/metrics")).text
+            assert "xorb_incidents_failed_total 0.0" in metrics
+
+            redis.start()  # back, empty; the next write carries the whole view
+            await svc.send_alert(alert(rule, 2))
+            deadline = time.monotonic() + 15
+            cached = None
+            while time.monotonic() < deadline:
+                cached = (await cache.get_many([incident_id])).get(incident_id)
+                if cached is not None and cached.alert_count == 2:
+                    break
+                time.sleep(0.2)
+            assert cached is not None and cached.alert_count == 2, cached
+            assert cached.status is IncidentStatus.COMPLETED and cached.plan is not None
+    finally:
+        await cache.close()
+        redis.stop()
