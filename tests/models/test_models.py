@@ -334,3 +334,24 @@ def test_enrich_splits_external_and_internal() -> None:
     assert facts["https://c2.example/x"]["host"] == "c2.example"
     assert facts["c2.example"]["tld"] == "example"
     assert facts["alice"] == {}
+
+
+def test_a_large_raw_event_is_kept_as_an_excerpt_with_its_size_and_hash() -> None:
+    import hashlib
+    import json
+
+    from xorb_orchestrator.models.alert import MAX_RAW_BYTES, RAW_EXCERPT_CHARS, Alert
+
+    small = {"event": "x" * 100}
+    assert Alert(source="s", title="t", severity="low", raw=small).raw == small
+    raw = {"body": "é" * MAX_RAW_BYTES}
+    alert = Alert(source="s", title="t", severity="low", raw=raw)
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    assert alert.raw == {
+        "_truncated": True,
+        "size": len(text.encode()),
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "excerpt": text[:RAW_EXCERPT_CHARS],
+    }
+    # Decoding it again (a workflow reading its history) leaves the excerpt as it is.
+    assert Alert.model_validate_json(alert.model_dump_json()).raw == alert.raw

@@ -147,6 +147,20 @@ async def test_max_batch_is_respected() -> None:
     assert [i for batch in batches for i in batch] == list(range(11))  # each item exactly once, in order
 
 
+async def test_batches_are_bounded_in_bytes_and_a_large_item_goes_alone() -> None:
+    # Temporal refuses a payload over 2 MB: a batch of big alerts must be cut by size, not only by count.
+    send = FakeSend()
+    commit: GroupCommit[int] = GroupCommit(send, max_batch=100, max_bytes=10, size=lambda item: item)
+    send.hold("k", 1)
+    first = asyncio.create_task(commit.submit("k", 1))
+    await send.wait_entered("k", 1)
+    queued = [asyncio.create_task(commit.submit("k", i)) for i in (4, 4, 4, 30, 2, 9)]
+    await settle()
+    send.release("k", 1)
+    await asyncio.wait_for(asyncio.gather(first, *queued), timeout=1)
+    assert send.batches("k") == [[1], [4, 4], [4], [30], [2], [9]]
+
+
 async def test_many_concurrent_submitters_are_each_sent_exactly_once() -> None:
     sent: list[int] = []
     calls = 0

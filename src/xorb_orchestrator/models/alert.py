@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,27 @@ from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.severity import Severity
 
 TECHNIQUE_PATTERN = r"^T\d{4}(\.\d{3})?$"
+# An alert travels in signals, histories and the incident's samples, all bounded by Temporal (2 MB a payload,
+# 50 MB a history): the detector's original event is kept whole up to this size, else as an excerpt.
+MAX_RAW_BYTES = 16 * 1024
+RAW_EXCERPT_CHARS = 4 * 1024
+
+
+def bounded_raw(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` itself when its JSON is at most MAX_RAW_BYTES, else `{_truncated, size, sha256, excerpt}`: the size
+    and SHA-256 of its compact JSON, and that JSON's first RAW_EXCERPT_CHARS characters."""
+    if not raw or raw.get("_truncated") is True:
+        return raw
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_RAW_BYTES:
+        return raw
+    return {
+        "_truncated": True,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "excerpt": text[:RAW_EXCERPT_CHARS],
+    }
 
 
 class Alert(BaseModel):
@@ -32,7 +55,14 @@ class Alert(BaseModel):
     time: datetime | None = None
     observables: list[Observable] = Field(default_factory=list)
     techniques: list[str] = Field(default_factory=list)
-    raw: dict[str, Any] = Field(default_factory=dict)
+    raw: dict[str, Any] = Field(
+        default_factory=dict, description=f"the detector's event; over {MAX_RAW_BYTES} bytes, an excerpt (bounded_raw)"
+    )
+
+    @field_validator("raw")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return bounded_raw(value)
 
     @field_validator("severity", mode="before")
     @classmethod

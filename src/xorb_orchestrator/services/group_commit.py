@@ -16,9 +16,19 @@ Send = Callable[[str, list[Item]], Awaitable[None]]
 
 
 class GroupCommit(Generic[Item]):
-    def __init__(self, send: Send[Item], max_batch: int = 500) -> None:
+    """Batches of at most `max_batch` items and `max_bytes` (by `size`; an item larger alone goes alone)."""
+
+    def __init__(
+        self,
+        send: Send[Item],
+        max_batch: int = 500,
+        max_bytes: int | None = None,
+        size: Callable[[Item], int] | None = None,
+    ) -> None:
         self._send = send
         self._max_batch = max_batch
+        self._max_bytes = max_bytes
+        self._size = size
         self._pending: dict[str, list[tuple[Item, asyncio.Future[None]]]] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
 
@@ -33,8 +43,9 @@ class GroupCommit(Generic[Item]):
     async def _drain(self, key: str) -> None:
         try:
             while batch := self._pending.pop(key, None):
-                if len(batch) > self._max_batch:
-                    batch, self._pending[key] = batch[: self._max_batch], batch[self._max_batch :]
+                cut = self._cut(batch)
+                if cut < len(batch):
+                    batch, self._pending[key] = batch[:cut], batch[cut:]
                 try:
                     await self._send(key, [item for item, _ in batch])
                 except BaseException as exc:  # every waiter must hear about the failure, whatever it is
@@ -52,3 +63,15 @@ class GroupCommit(Generic[Item]):
             self._draining.pop(key, None)
             for _, future in self._pending.pop(key, []) if key in self._pending else []:
                 future.set_exception(RuntimeError("group commit stopped"))
+
+    def _cut(self, batch: list[tuple[Item, asyncio.Future[None]]]) -> int:
+        """How many items of `batch` go in the next call."""
+        limit = min(len(batch), self._max_batch)
+        if self._max_bytes is None or self._size is None:
+            return limit
+        total = 0
+        for index, (item, _) in enumerate(batch[:limit]):
+            total += self._size(item)
+            if total > self._max_bytes:
+                return max(1, index)
+        return limit

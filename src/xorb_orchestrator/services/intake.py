@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Alerts this process may hold waiting for Temporal before it answers 429: memory stays bounded
 # and a slow Temporal pushes back on senders instead of queueing without end.
 MAX_IN_FLIGHT = 20_000
+MAX_SIGNAL_BYTES = 1024 * 1024
 # How many windows ahead to look when the incidents of earlier windows have closed.
 MAX_WINDOW_HOPS = 3
 # The Temporal client retries an unreachable server for ~10 s whatever the RPC timeout (it bounds
@@ -59,7 +60,10 @@ class AlertIntake:
         self._client = client
         self._cache = cache
         self._settings = settings
-        self._commit: GroupCommit[tuple[IncidentInput, AlertEnvelope]] = GroupCommit(self._send)
+        # A signal's payload must stay under Temporal's 2 MB: batches are bounded in bytes as well as in count.
+        self._commit: GroupCommit[tuple[IncidentInput, AlertEnvelope]] = GroupCommit(
+            self._send, max_bytes=MAX_SIGNAL_BYTES, size=lambda item: len(item[1].model_dump_json())
+        )
         self._in_flight = 0
 
     async def _send(self, incident_id: str, items: list[tuple[IncidentInput, AlertEnvelope]]) -> None:

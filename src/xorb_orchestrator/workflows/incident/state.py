@@ -8,7 +8,11 @@ from xorb_orchestrator.models.alert import AlertEnvelope
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.severity import Severity
 
+# The view travels in queries, cache writes and continue-as-new: bounded in bytes by these (about 0.7 MB at
+# most: 500 observables of at most 1 KiB, 5 samples of at most 16 KiB, 5,000 fingerprints).
 MAX_OBSERVABLES = 500
+MAX_OBSERVABLE_CHARS = 1024  # longer values stay in the alert's raw event, not in the incident's list
+MAX_TECHNIQUES = 200
 MAX_FINGERPRINTS = 5_000
 MAX_SAMPLES = 5
 
@@ -30,8 +34,8 @@ def open_incident(incident_id: str, key: str, first: AlertEnvelope, now: datetim
         last_seen=seen,
         created_at=first.received_at,
         updated_at=now,
-        observables=list(alert.observables[:MAX_OBSERVABLES]),
-        techniques=list(alert.techniques),
+        observables=[o for o in alert.observables if len(o.value) <= MAX_OBSERVABLE_CHARS][:MAX_OBSERVABLES],
+        techniques=list(dict.fromkeys(alert.techniques))[:MAX_TECHNIQUES],
         samples=[alert.raw] if alert.raw else [],
     )
 
@@ -56,10 +60,14 @@ def add_alert(
     for obs in alert.observables:
         if len(view.observables) >= MAX_OBSERVABLES:
             break
-        if (obs.type, obs.value, obs.role) not in known:
+        if len(obs.value) <= MAX_OBSERVABLE_CHARS and (obs.type, obs.value, obs.role) not in known:
             known.add((obs.type, obs.value, obs.role))
             view.observables.append(obs)
-    view.techniques.extend(t for t in alert.techniques if t not in view.techniques)
+    for technique in alert.techniques:
+        if len(view.techniques) >= MAX_TECHNIQUES:
+            break
+        if technique not in view.techniques:
+            view.techniques.append(technique)
     if alert.raw and len(view.samples) < MAX_SAMPLES:
         view.samples.append(alert.raw)
     view.updated_at = now
