@@ -27,6 +27,7 @@ from xorb_orchestrator.devtools.stack import (
     write_endpoints,
 )
 from xorb_orchestrator.infrastructure.logs import setup_logging
+from xorb_orchestrator.infrastructure.redaction import settings_secrets
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.service import Roles, run_service
 
@@ -48,7 +49,7 @@ EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 
 def _settings() -> Settings:
     settings = settings_or_fail()
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings_secrets(settings))
     return settings
 
 

@@ -9,7 +9,14 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from xorb_orchestrator.config import Settings
@@ -37,15 +44,39 @@ _runtime: Runtime | None = None
 _sdk_metrics_url: str | None = None
 
 
+def _core_logging(level: int) -> LoggingConfig:
+    """The SDK core's (Rust) logs forwarded to the "temporalio.core" logger, so they come out through our
+    handler: our format, our redaction, no ANSI text of the core's own on stderr. `level` is Python's.
+
+    The core follows LOG_LEVEL at DEBUG and stays at WARN (the SDK's default) at INFO; other native crates
+    (gRPC, HTTP/2) speak only at WARN even at DEBUG: theirs is a line per frame."""
+    if level <= logging.DEBUG:
+        core, other = "DEBUG", "WARN"
+    elif level <= logging.WARNING:
+        core, other = "WARN", "ERROR"
+    else:
+        core, other = "ERROR", "ERROR"
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level=core, other_level=other),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+
+
 def sdk_runtime(metrics_bind: str = "127.0.0.1:0") -> tuple[Runtime, str | None]:
-    """One Temporal runtime per process, with the SDK's Prometheus exporter on a local port."""
+    """One Temporal runtime per process, with the SDK's Prometheus exporter on a local port and the core's
+    logs in Python logging, at the level setup_logging set (the runtime is made once, after it)."""
     global _runtime, _sdk_metrics_url
     if _runtime is None:
         from xorb_orchestrator.infrastructure.ports import free_port
 
         host, _, port = metrics_bind.rpartition(":")
         bind = f"{host}:{port if port != '0' else free_port(host)}"
-        _runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+        _runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=_core_logging(logging.getLogger("temporalio.core").getEffectiveLevel()),
+                metrics=PrometheusConfig(bind_address=bind),
+            )
+        )
         _sdk_metrics_url = f"http://{bind}/metrics"
     return _runtime, _sdk_metrics_url
 
