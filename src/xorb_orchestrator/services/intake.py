@@ -6,7 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from redis.exceptions import RedisError
 from temporalio.client import Client
@@ -39,9 +39,29 @@ class Overloaded(Exception):
     """Too many alerts are waiting for Temporal; the sender should retry shortly."""
 
 
+class Delivery(NamedTuple):
+    """One alert on its way to an incident, with its encoded size (group commit bounds a signal's bytes)."""
+
+    incident: IncidentInput
+    envelope: AlertEnvelope
+    size: int
+
+
+def storable_size(envelope: AlertEnvelope) -> int | str:
+    """The envelope's encoded size, once it is known to survive the trip a workflow's signal makes (encoded by
+    the data converter, decoded by pydantic in the worker); else why not. An alert answered 202 must never be
+    one the worker cannot read: it would be dropped, and with it the rest of its batch."""
+    try:
+        encoded = envelope.model_dump_json()
+        AlertEnvelope.model_validate_json(encoded)
+    except (ValueError, RecursionError) as exc:  # pydantic's errors are ValueErrors
+        return f"the alert cannot be stored: {str(exc).splitlines()[0]}"
+    return len(encoded.encode())
+
+
 @dataclass
 class Outcome:
-    status: Literal["accepted", "unavailable"]
+    status: Literal["accepted", "unavailable", "rejected"]
     incident_id: str | None = None
     duplicate: bool = False
     error: str | None = None
@@ -61,14 +81,14 @@ class AlertIntake:
         self._cache = cache
         self._settings = settings
         # A signal's payload must stay under Temporal's 2 MB: batches are bounded in bytes as well as in count.
-        self._commit: GroupCommit[tuple[IncidentInput, AlertEnvelope]] = GroupCommit(
-            self._send, max_bytes=MAX_SIGNAL_BYTES, size=lambda item: len(item[1].model_dump_json())
+        self._commit: GroupCommit[Delivery] = GroupCommit(
+            self._send, max_bytes=MAX_SIGNAL_BYTES, size=lambda item: item.size
         )
         self._in_flight = 0
 
-    async def _send(self, incident_id: str, items: list[tuple[IncidentInput, AlertEnvelope]]) -> None:
+    async def _send(self, incident_id: str, items: list[Delivery]) -> None:
         delivery = deliver_alerts(
-            self._client, self._settings.temporal_task_queue, items[0][0], [envelope for _, envelope in items]
+            self._client, self._settings.temporal_task_queue, items[0].incident, [item.envelope for item in items]
         )
         try:
             await asyncio.wait_for(delivery, SEND_DEADLINE_SECONDS)
@@ -111,8 +131,12 @@ class AlertIntake:
             if seen_as in known:
                 return Outcome("accepted", known[seen_as], duplicate=True)
             envelope = AlertEnvelope(alert=alert, fingerprint=alert_print, received_at=now)
+            size = storable_size(envelope)
+            if isinstance(size, str):
+                metrics.ALERTS_REJECTED.labels("invalid").inc()
+                return Outcome("rejected", error=size)
             try:
-                incident_id = await self._deliver(key, envelope, open_incidents.get(key))
+                incident_id = await self._deliver(key, envelope, size, open_incidents.get(key))
             except TemporalUnavailable as exc:
                 metrics.ALERTS_REJECTED.labels("unavailable").inc()
                 return Outcome("unavailable", error=str(exc))
@@ -140,12 +164,12 @@ class AlertIntake:
             log.warning("could not record delivered alerts in Redis: %s", exc)
         return outcomes
 
-    async def _deliver(self, key: str, envelope: AlertEnvelope, cached_incident: str | None) -> str:
+    async def _deliver(self, key: str, envelope: AlertEnvelope, size: int, cached_incident: str | None) -> str:
         """Send to the key's open incident, else to its current window's, else to a later window's."""
         window_seconds = self._settings.correlation_window_seconds
         if not window_seconds:
             incident = IncidentInput(incident_id=incident_id_for(key, None), correlation_key=key, linger_seconds=0)
-            await self._commit.submit(incident.incident_id, (incident, envelope))
+            await self._commit.submit(incident.incident_id, Delivery(incident, envelope, size))
             return incident.incident_id
         if cached_incident:
             # Close-not-before is moot here: the incident exists, or it closed and we move on.
@@ -156,7 +180,7 @@ class AlertIntake:
                 close_not_before=envelope.received_at,
             )
             try:
-                await self._commit.submit(cached_incident, (cached, envelope))
+                await self._commit.submit(cached_incident, Delivery(cached, envelope, size))
                 return cached_incident
             except IncidentClosed:
                 pass
@@ -173,7 +197,7 @@ class AlertIntake:
                 close_not_before=window_end + grace,
             )
             try:
-                await self._commit.submit(incident.incident_id, (incident, envelope))
+                await self._commit.submit(incident.incident_id, Delivery(incident, envelope, size))
                 return incident.incident_id
             except IncidentClosed:
                 window = window_end
@@ -187,8 +211,11 @@ def _repeat_of(first: Outcome) -> Outcome:
 
 
 async def submit_alert(client: Client, cache: IncidentCache, settings: Settings, alert: Alert) -> Accepted:
-    """One alert, without group commit (tests and tools); raises TemporalUnavailable."""
+    """One alert, without group commit (tests and tools); raises TemporalUnavailable, or ValueError when the
+    alert cannot be stored."""
     (outcome,) = await AlertIntake(client, cache, settings).submit([alert])
+    if outcome.status == "rejected":
+        raise ValueError(outcome.error)
     if outcome.status != "accepted" or outcome.incident_id is None:
         raise TemporalUnavailable(outcome.error or "Temporal could not take the alert")
     return Accepted(outcome.incident_id, outcome.duplicate)

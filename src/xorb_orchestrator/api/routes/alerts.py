@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from xorb_orchestrator.api.body import read_json
+from xorb_orchestrator.api.body import json_problem, read_json
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError, field_errors
 from xorb_orchestrator.infrastructure import metrics
@@ -44,6 +44,11 @@ async def post_alert(request: Request, svc: Services = Depends(services)) -> JSO
             f"an alert must be a JSON object, got {got}",
             fields=[{"field": "body", "message": f"expected a JSON object, got {got}"}],
         )
+    problem = json_problem(payload)
+    if problem is not None:
+        metrics.ALERTS_REJECTED.labels("invalid").inc()
+        fields = [{"field": problem.split(":")[0], "message": problem}]
+        raise ApiError(422, "invalid_alert", f"alert rejected: {problem}", fields=fields)
     try:
         alert = GenericAlert.model_validate(payload).to_alert()
     except (ValidationError, ValueError) as exc:
@@ -55,6 +60,8 @@ async def post_alert(request: Request, svc: Services = Depends(services)) -> JSO
         (outcome,) = await svc.intake.submit([alert])
     except Overloaded as exc:
         raise ApiError(429, "overloaded", str(exc), headers={"Retry-After": "1"}) from None
+    if outcome.status == "rejected":
+        raise ApiError(422, "invalid_alert", f"alert rejected: {outcome.error}")
     if outcome.status != "accepted":
         # Not accepted means not kept: the sender must retry, and we say when.
         raise ApiError(

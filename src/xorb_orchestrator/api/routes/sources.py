@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from xorb_orchestrator.api.body import JSON_TYPES, NDJSON_TYPES, parse_json, read_body
+from xorb_orchestrator.api.body import JSON_TYPES, NDJSON_TYPES, json_problem, loads_line, parse_json, read_body
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.infrastructure import metrics
@@ -33,9 +32,9 @@ def _events(media: str, raw: bytes) -> list[Any]:
         for number, record in enumerate(records, start=1):
             if record.strip():
                 try:
-                    events.append(json.loads(record))
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    events.append(_BadLine(f"{unit} {number} is not valid JSON: {exc}"))
+                    events.append(loads_line(record))
+                except ValueError as exc:
+                    events.append(_BadLine(f"{unit} {number} is {exc}"))
         return events
     payload = parse_json(raw)
     return payload if isinstance(payload, list) else [payload]
@@ -70,6 +69,10 @@ async def post_source_alerts(source: str, request: Request, svc: Services = Depe
         if isinstance(event, _BadLine):
             results[index].update(status="rejected", error=event.message, path="$")
             continue
+        problem = json_problem(event)
+        if problem is not None:
+            results[index].update(status="rejected", error=problem, path=problem.split(":")[0])
+            continue
         try:
             alert = parse_event(source, event)
         except AlertFormatError as exc:
@@ -91,6 +94,8 @@ async def post_source_alerts(source: str, request: Request, svc: Services = Depe
     for (index, _), outcome in zip(alerts, outcomes, strict=True):
         if outcome.status == "accepted":
             results[index].update(status="accepted", incident_id=outcome.incident_id, duplicate=outcome.duplicate)
+        elif outcome.status == "rejected":
+            results[index].update(status="rejected", error=outcome.error, path="$")
         else:
             results[index].update(status="unavailable", error=outcome.error)
 
