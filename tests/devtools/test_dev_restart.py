@@ -68,11 +68,15 @@ async def wait_completed(http: httpx.AsyncClient, incident_id: str, timeout: flo
 
 
 async def post_alert(api_url: str, key: str, alert: dict[str, object]) -> str:
+    return str((await send(api_url, key, alert))["incident_id"])
+
+
+async def send(api_url: str, key: str, alert: dict[str, object]) -> dict:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=10) as http:
         response = await http.post("/v1/alerts", json=alert)
     assert response.status_code == 202, response.text
-    return str(response.json()["incident_id"])
+    return dict(response.json())
 
 
 async def wait_exit(dev: XorbProcess, data_dir: Path, children: list[int], what: str) -> None:
@@ -130,6 +134,9 @@ async def test_dev_stops_cleanly_and_resumes_incident_after_restart(tmp_path: Pa
             assert incident["alert_count"] == 1
             step = incident["steps"][0]
             assert step["status"] == "completed" and step["attempts"] >= 2, step
+            # The alert sent before the restart, sent again: Redis kept its fingerprint (append-only file).
+            again = await send(endpoints["api_url"], key, ALERT)
+            assert again == {"incident_id": incident_id, "duplicate": True}
 
             # Ctrl-C in a terminal (SIGINT to the foreground group) while another step is parked:
             # the worker stops before Temporal, so it can still record the interrupted step.

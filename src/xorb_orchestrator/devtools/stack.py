@@ -114,9 +114,11 @@ class DevStack:
             binary = redis_binary()
             if binary is None:
                 raise DevStackError("no redis-server found; install the package with `make install` or set REDIS_URL")
+            # Append-only file in the data dir: the fingerprints of delivered alerts outlive a restart, so a
+            # re-sent alert still counts once (a flushed cache loses nothing else that cannot be rebuilt).
             self._spawn(
                 [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.data_dir)],  # a cache: nothing to persist
+                 "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.data_dir)],
                 "redis.log",
             )  # fmt: skip
         await self._wait_for_port(self.temporal_port, "Temporal", "temporal.log")
