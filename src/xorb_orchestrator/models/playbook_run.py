@@ -64,6 +64,9 @@ class PlaybookRunInput(BaseModel):
     )
     history_limit: int = Field(DEFAULT_HISTORY_LIMIT, ge=50)
     carried: RunCarry | None = None
+    measure_first_action: bool = Field(
+        False, description="The incident's own run: its first action is timed from the incident's first alert."
+    )
 
     @classmethod
     def pin(
@@ -81,9 +84,17 @@ class PlaybookRunInput(BaseModel):
         return cls.from_pinned(pinned, incident=incident, dry_run=dry_run)
 
     @classmethod
-    def from_pinned(cls, pinned: PinnedPlaybook, *, incident: IncidentView, dry_run: bool = False) -> PlaybookRunInput:
+    def from_pinned(
+        cls,
+        pinned: PinnedPlaybook,
+        *,
+        incident: IncidentView,
+        dry_run: bool = False,
+        measure_first_action: bool = False,
+    ) -> PlaybookRunInput:
         """The run of a playbook pinned earlier (by the incident's plan) for this incident."""
         return cls(
+            measure_first_action=measure_first_action,
             playbook=pinned.playbook,
             playbook_sha256=pinned.playbook_sha256,
             library=pinned.library,

@@ -170,8 +170,17 @@ def containment_calls(stack: ToolStack, hosts: set[str]) -> list[tuple[str, str]
     ]
 
 
+async def first_actions_timed(stack: ToolStack) -> float:
+    """xorb_alert_to_first_action_seconds' count (the process's registry: earlier tests counted too)."""
+    for line in (await stack.svc.http.get("/metrics")).text.splitlines():
+        if line.startswith("xorb_alert_to_first_action_seconds_count "):
+            return float(line.split()[1])
+    return 0.0
+
+
 async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolStack) -> None:
     hosts = ["ws-approved-1", "ws-approved-2"]
+    timed_before = await first_actions_timed(stack)
     incident_id = await stack.svc.send_alert(beacon(hosts))
     approval = await stack.svc.wait_for_approval(incident_id)
     assert approval["step_id"] == "approve-contain" and approval["playbook_id"] == "respond-beacon"
@@ -237,6 +246,8 @@ async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolS
         f"contained 2 host(s) for {incident_id}",  # the pinned text, not the edited file's
     ]
     assert done["steps"] == []  # the built-in plan's steps: none, the playbook ran
+    # The playbook's first action was timed from the alert, once (not each of its actions).
+    assert await first_actions_timed(stack) == timed_before + 1
 
 
 async def test_silence_takes_the_approval_timeout_path(stack: ToolStack) -> None:

@@ -45,7 +45,7 @@ async def run_playbook(view: IncidentView, pinned: PinnedPlaybook) -> bool:
     try:
         result = await workflow.execute_child_workflow(
             PlaybookWorkflow.run,
-            PlaybookRunInput.from_pinned(pinned, incident=incident),
+            PlaybookRunInput.from_pinned(pinned, incident=incident, measure_first_action=True),
             id=progress.workflow_id or playbook_run_id(view.incident_id),
             task_queue=workflow.info().task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -41,6 +41,7 @@ async def call_action(
     timeout: timedelta | None,
     retry: TemporalRetryPolicy,
     dry_run: bool,
+    first_action: bool = False,
 ) -> ActionResult:
     """Run a registered action by name (the registry is the worker's), as IncidentWorkflow does.
 
@@ -54,6 +55,7 @@ async def call_action(
             step=PlannedStep(id=key, action=action, args=args),
             incident=incident,
             dry_run=dry_run,
+            first_action=first_action,
         ),
         result_type=ActionResult,
         start_to_close_timeout=timeout or DEFAULT_STEP_TIMEOUT,

@@ -119,6 +119,9 @@ class StepRunner:
     ):
         self.request = request
         self.run_child = run_child
+        # The incident's own run times its first action (xorb_alert_to_first_action_seconds); a continued run
+        # has had it, a child run or a dry run is not the incident's response.
+        self._first_action_pending = request.measure_first_action and request.carried is None and not request.dry_run
         self.desk = desk
         self.ledger = ledger
         self.records = records
@@ -248,6 +251,7 @@ class StepRunner:
             return StepState(status=StepStatus.COMPLETED), None
         retry = temporal_retry(step.retry)
         try:
+            first, self._first_action_pending = self._first_action_pending, False
             result = await call_action(
                 step.action,
                 key=instance_key(self.key, step.id, scope.iterations),
@@ -256,6 +260,7 @@ class StepRunner:
                 timeout=step.timeout,
                 retry=retry,
                 dry_run=self.request.dry_run,
+                first_action=first,
             )
         except ActivityError as err:
             record.attempts = failed_attempts(err, retry)
@@ -355,6 +360,7 @@ class StepRunner:
                 "playbook_sha256": self.request.library_sha256.get(child.id, ""),
                 "inputs": inputs,
                 "carried": None,
+                "measure_first_action": False,
             }
         )
         result = await self.run_child(
