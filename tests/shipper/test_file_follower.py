@@ -55,10 +55,10 @@ def eve(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def following(path: Path, receiver: Receiver, **options: float) -> Iterator[FileFollower]:
+def following(path: Path, receiver: Receiver, *, retry: RetryPolicy = FAST, **options: float) -> Iterator[FileFollower]:
     """A follower of `path` in a thread, stopped (and joined) on the way out."""
     stop = threading.Event()
-    shipper = AlertShipper(receiver.url, receiver.api_key, "suricata", stop=stop, retry=FAST)
+    shipper = AlertShipper(receiver.url, receiver.api_key, "suricata", stop=stop, retry=retry)
     defaults = {"max_delay": 0.05, "poll_interval": 0.02, "rotate_grace": 0.2}
     follower = FileFollower(path, default_state_path(path), shipper, stop=stop, **{**defaults, **options})  # type: ignore[arg-type]
     thread = threading.Thread(target=follower.run, daemon=True)

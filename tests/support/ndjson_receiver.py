@@ -1,9 +1,10 @@
 """A stand-in for `POST /v1/alerts/{source}` that follows its contract and records every line it gets.
 
 For the follower's unit tests: no Temporal, and failures on demand (503/429 with Retry-After, some
-items "unavailable", connection refused by not running). Events are classified by the real source
-adapters, so rejections carry the real reasons and JSON paths. Re-deliveries are recognised by the
-alert's event id (or its content) and answered `duplicate: true`, as the real service does.
+items "unavailable", connection refused by not running, 500 for any request holding a `poison` line,
+every request answered `outage` as a gateway does with the API behind it down). Events are classified
+by the real source adapters, so rejections carry the real reasons and JSON paths. Re-deliveries are
+recognised by the alert's event id (or its content) and answered `duplicate: true`, as the real service does.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Receiver:
     accepted: list[bytes] = field(default_factory=list)
     duplicates: int = 0
     failures: deque[Failure] = field(default_factory=deque)
+    # A request with a line containing this is answered 500, as the API did for JSON nested too deep.
+    poison: bytes | None = None
+    # Every request, empty ones included, is answered this status (502/504: a gateway without its API).
+    outage: int | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -116,6 +121,11 @@ class Receiver:
         length = int(request.headers.get("content-length") or 0)
         raw = request.rfile.read(length)
         source = request.path.removeprefix("/v1/alerts/")
+        outage = self.outage
+        if outage is not None:
+            with self._lock:
+                self.requests.append(Received(time.monotonic(), raw.splitlines(), outage))
+            return outage, _error("bad_gateway", "the upstream server is not answering"), {}
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, _error("unauthorized", "missing or invalid API key"), {}
         if not request.path.startswith("/v1/alerts/") or source not in SOURCES:
@@ -134,6 +144,9 @@ class Receiver:
                 received.status = failure.status
                 headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
                 return failure.status, _error("unavailable", "Temporal is unavailable"), headers
+            if self.poison is not None and any(self.poison in line for line in lines):
+                received.status = 500
+                return 500, _error("internal_error", "internal error; see the service log"), {}
             events = [_event(line) for line in lines] if media in NDJSON else _document(raw)
             results = [self._one(source, i, event) for i, event in enumerate(events)]
             if failure is not None:  # partial: the second half of the alerts is "unavailable"

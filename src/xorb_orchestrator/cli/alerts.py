@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -14,8 +15,10 @@ import typer
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, api_endpoint, fail, settings_or_fail
 from xorb_orchestrator.infrastructure.logs import setup_logging
+from xorb_orchestrator.infrastructure.redaction import settings_secrets
+from xorb_orchestrator.shipper.dead_letter import NotADeadLetterFile, replay_lines
 from xorb_orchestrator.shipper.file_follower import FileFollower
-from xorb_orchestrator.shipper.position import default_state_path
+from xorb_orchestrator.shipper.position import DEAD_LETTER_SUFFIX, STATE_SUFFIX, default_state_path
 from xorb_orchestrator.shipper.sender import (
     AlertLine,
     AlertShipper,
@@ -47,7 +50,7 @@ def _connection(source: str, api_url: str | None, api_key: str | None) -> tuple[
     if source not in SOURCES:
         raise fail(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}", 2)
     settings = settings_or_fail()
-    setup_logging(settings.log_level, settings.log_format)
+    setup_logging(settings.log_level, settings.log_format, settings_secrets(settings))
     for noisy in ("httpx", "httpcore"):  # one INFO line per request otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return api_endpoint(api_url, api_key, settings)
@@ -62,15 +65,24 @@ def send(
         ),
     ],
     source: Source,
+    from_dead_letter: Annotated[
+        bool,
+        typer.Option(
+            "--from-dead-letter",
+            help=f"FILE is a dead-letter file of `follow` (e.g. eve.json{STATE_SUFFIX}{DEAD_LETTER_SUFFIX}): send "
+            "the lines it kept whole again.",
+        ),
+    ] = False,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
 ) -> None:
-    """Send a file of alerts once; print what was accepted, rejected (and why) and ignored.
+    """Send a file of alerts once; print what was accepted, rejected (and why), ignored, and failed.
 
-    Exits 1 if any alert was rejected. Sending the same file again is safe: re-deliveries count once.
+    An alert fails when the API keeps answering a server error for it alone; the others are still sent.
+    Exits 1 if any alert was rejected or failed. Sending the same file again is safe: re-deliveries count once.
     """
     url, key = _connection(source, api_url, api_key)
-    items = split_alerts(_read_input(file))
+    items = _dead_letters(file) if from_dead_letter else split_alerts(_read_input(file))
     results: list[ItemResult] = []
     policy = RetryPolicy(give_up_after=SEND_GIVE_UP_AFTER, retry_unreachable=False)
     with AlertShipper(url, key, source, retry=policy) as shipper:
@@ -86,8 +98,18 @@ def send(
             start = len(results)
             results.extend(_offset(item, start) for item in answer.results)
     _print_summary(items, results)
-    if any(r.status == "rejected" for r in results):
+    if any(r.set_aside for r in results):
         raise typer.Exit(1)
+
+
+def _dead_letters(file: str) -> list[AlertLine]:
+    try:
+        items, partial = replay_lines(_read_input(file))
+    except NotADeadLetterFile as exc:
+        raise fail(f"{file}: {exc}", 2) from None
+    if partial:
+        typer.echo(f"skipping {partial} dead letter(s) whose line was not kept whole (truncated)", err=True)
+    return items
 
 
 def _read_input(file: str) -> bytes:
@@ -105,9 +127,7 @@ def _read_input(file: str) -> bytes:
 
 
 def _offset(item: ItemResult, start: int) -> ItemResult:
-    return ItemResult(
-        start + item.index, item.status, item.incident_id, item.duplicate, item.error, item.path, item.reason
-    )
+    return replace(item, index=start + item.index)
 
 
 def _print_summary(items: list[AlertLine], results: list[ItemResult]) -> None:
@@ -115,13 +135,19 @@ def _print_summary(items: list[AlertLine], results: list[ItemResult]) -> None:
     duplicates = sum(1 for r in accepted if r.duplicate)
     rejected = [r for r in results if r.status == "rejected"]
     ignored = sum(1 for r in results if r.status == "ignored")
+    failed = [r for r in results if r.status == "failed"]
     typer.echo(
         f"accepted {len(accepted)} ({duplicates} duplicate{'' if duplicates == 1 else 's'}), "
-        f"rejected {len(rejected)}, ignored {ignored}"
+        f"rejected {len(rejected)}, ignored {ignored}" + (f", failed {len(failed)}" if failed else "")
     )
     for r in rejected:
-        where = f", {items[r.index].where}" if items[r.index].where else ""
-        typer.echo(f"  rejected index {r.index}{where}: {r.path or '$'}: {r.error}")
+        typer.echo(f"  rejected index {r.index}{_where(items, r)}: {r.path or '$'}: {r.error}")
+    for r in failed:
+        typer.echo(f"  failed index {r.index}{_where(items, r)}: the API answered {r.http_status}: {r.error}")
+
+
+def _where(items: list[AlertLine], result: ItemResult) -> str:
+    return f", {items[result.index].where}" if items[result.index].where else ""
 
 
 @alerts_app.command("follow")
@@ -145,7 +171,9 @@ def follow(
 
     The offset is saved only once the API has answered for the lines before it; a line sent twice counts once.
 
-    Rejected alerts are logged with their reason. Stop with Ctrl-C or SIGTERM.
+    A line the API rejects, or keeps failing on alone with a server error, is logged and appended to the
+    dead-letter file (the state file's path plus .dead, one JSON record a line), and the lines after it go on.
+    Replay it with `xorb alerts send --from-dead-letter`. Stop with Ctrl-C or SIGTERM.
     """
     url, key = _connection(source, api_url, api_key)
     if file.is_dir():

@@ -12,6 +12,10 @@ Rotation is handled the two ways logrotate does it:
 - copytruncate (the file shrinks below the offset): read again from offset 0.
 A last line without its newline is not sent until the newline arrives (the writer is mid-line), except
 at the very end of a file rotated away, which will never get one.
+
+A line the API rejects, or keeps failing on alone (see `sender`), is appended to the dead-letter file
+(`<state file>.dead`, see `dead_letter`) before the offset passes it: every line is either delivered or
+written down, and one bad line never stops the lines after it.
 """
 
 from __future__ import annotations
@@ -26,15 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from xorb_orchestrator.shipper.dead_letter import append_dead_letters, dead_letter
 from xorb_orchestrator.shipper.position import (
     HEAD_BYTES,
     STATE_SUFFIX,
     Position,
+    dead_letter_path,
     head_digest,
     load_position,
     save_position,
 )
-from xorb_orchestrator.shipper.sender import BatchResult, ShippingStopped
+from xorb_orchestrator.shipper.sender import BatchResult, ItemResult, ShippingStopped
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,8 @@ class FollowStats:
     duplicates: int = 0
     rejected: int = 0
     ignored: int = 0
+    failed: int = 0  # the API kept failing on the line alone (5xx)
+    dead_lettered: int = 0  # rejected and failed lines written to the dead-letter file
     batches: int = 0
     rotations: int = 0
     truncations: int = 0
@@ -67,11 +75,13 @@ class FollowStats:
         self.duplicates += result.duplicates
         self.rejected += result.rejected
         self.ignored += result.ignored
+        self.failed += result.failed
 
     def __str__(self) -> str:
         return (
             f"{self.lines} lines sent: {self.accepted} accepted ({self.duplicates} duplicates), "
-            f"{self.rejected} rejected, {self.ignored} ignored"
+            f"{self.rejected} rejected, {self.ignored} ignored, {self.failed} failed; "
+            f"{self.dead_lettered} dead-lettered"
         )
 
 
@@ -93,6 +103,7 @@ class FileFollower:
     ) -> None:
         self.path = path.absolute()
         self.state_path = state_path.absolute()
+        self.dead_letter_path = dead_letter_path(self.state_path)
         self.stats = FollowStats()
         self._shipper = shipper
         self._stop = stop or threading.Event()
@@ -208,9 +219,10 @@ class FileFollower:
         self._scan = 0
 
     def _flush(self) -> None:
-        """Ship the batch, report its answers, and only then commit the offset after it."""
+        """Ship the batch, write down the lines set aside, report, and only then commit the offset after it."""
         if self._batch:
             result = self._shipper.ship(self._batch)
+            self._set_aside(result.set_aside)
             self._report(result)
             self._batch, self._offsets, self._batch_bytes = [], [], 0
         self._commit()
@@ -222,19 +234,29 @@ class FileFollower:
         save_position(self.state_path, position, followed=self._name)
         self._committed = self._consumed
 
+    def _set_aside(self, items: list[ItemResult]) -> None:
+        """Append the batch's rejected and failed lines to the dead-letter file; one warning each, without
+        the line itself (it may hold anything, and the dead-letter file has it)."""
+        if not items:
+            return
+        letters = [dead_letter(i, self._batch[i.index], str(self._name), self._offsets[i.index]) for i in items]
+        append_dead_letters(self.dead_letter_path, letters)
+        self.stats.dead_lettered += len(letters)
+        for item, letter in zip(items, letters, strict=True):
+            reason = f"the API answered {item.http_status}: {letter.error}" if item.status == "failed" else letter.error
+            log.warning(
+                "%s alert at %s offset %s: %s; dead-lettered to %s",
+                item.status, self._name, letter.where, reason, self.dead_letter_path,
+            )  # fmt: skip
+
     def _report(self, result: BatchResult) -> None:
         self.stats.add(result)
-        for item in result.rejections:
-            log.warning(
-                "rejected alert at %s offset %d: %s: %s",
-                self._name, self._offsets[item.index], item.path or "$", item.error,
-            )  # fmt: skip
-        level = logging.INFO if result.duplicates else logging.DEBUG
+        level = logging.INFO if result.duplicates or result.set_aside else logging.DEBUG
         log.log(
             level,
-            "sent %d lines up to %s offset %d: %d accepted (%d duplicates), %d rejected, %d ignored",
+            "sent %d lines up to %s offset %d: %d accepted (%d duplicates), %d rejected, %d ignored, %d failed",
             len(result.results), self._name, self._consumed, result.accepted, result.duplicates,
-            result.rejected, result.ignored,
+            result.rejected, result.ignored, result.failed,
         )  # fmt: skip
 
     def _summary(self) -> None:
@@ -306,7 +328,10 @@ class FileFollower:
         self._committed = saved.offset if saved is not None and saved.same_file(stat) else -1
         if name != self.path:
             log.info("finishing %s (rotated while stopped) from offset %d, then %s", name, offset, self.path)
-        log.info("following %s from offset %d (state file %s)", name, offset, self.state_path)
+        log.info(
+            "following %s from offset %d (state file %s, dead letters to %s)",
+            name, offset, self.state_path, self.dead_letter_path,
+        )  # fmt: skip
         self._commit()
 
     def _check_file(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 STATE_SUFFIX = ".xorb-offset"
+DEAD_LETTER_SUFFIX = ".dead"
 # How much of the file's start the state file fingerprints, to recognise a file truncated and rewritten.
 HEAD_BYTES = 1024
 
@@ -80,3 +81,8 @@ def default_state_path(followed: Path, home: Path | None = None) -> Path:
         return followed.with_name(followed.name + STATE_SUFFIX)
     digest = hashlib.sha256(str(followed).encode()).hexdigest()[:12]
     return (home or Path.home()) / ".local" / "state" / "xorb" / f"{followed.name}-{digest}{STATE_SUFFIX}"
+
+
+def dead_letter_path(state_path: Path) -> Path:
+    """`<state file>.dead`: the lines set aside while following, next to the offset that passed them."""
+    return state_path.with_name(state_path.name + DEAD_LETTER_SUFFIX)

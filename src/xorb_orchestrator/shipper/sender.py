@@ -5,6 +5,12 @@ ignored (not an alert), or unavailable (Temporal could not take it: send it agai
 when every line has one of the first three answers. Until then the shipper retries what is left —
 on 503/429 after the server's `Retry-After`, on connection errors and gateway errors after a capped
 exponential backoff — so a caller that commits only after `ship()` returns never loses a line.
+
+One line must not hold up the rest forever, though: a batch the API keeps answering 500/502/504 is
+halved until the line at fault stands alone, and a lone line still failing so is answered "failed"
+here, once empty requests right before and after its last try show the API itself is up (else it is
+an outage: keep trying). The caller sets such lines aside (the follower's dead-letter file) like the
+lines the API rejected.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -28,6 +34,9 @@ log = logging.getLogger(__name__)
 FINAL_STATUSES = frozenset({"accepted", "rejected", "ignored"})
 # Answers that mean "not now": the same request may succeed later.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Server errors one bad line can cause: if they persist, split the batch to find it. Never 503/429: those
+# say the service is busy or down, and the same batch waits and goes again, whole.
+ISOLATE_STATUSES = frozenset({500, 502, 504})
 # Answers to one body that a smaller body may not get: split the batch to find the line at fault.
 SPLIT_STATUSES = frozenset({400, 413})
 
@@ -37,12 +46,18 @@ class ItemResult:
     """The API's answer for one line of a batch; `index` is the line's position in the batch."""
 
     index: int
-    status: str  # accepted | rejected | ignored
+    status: str  # accepted | rejected | ignored, or failed: the API kept failing on this line alone (5xx)
     incident_id: str | None = None
     duplicate: bool = False
-    error: str | None = None  # rejected: why
+    error: str | None = None  # rejected, failed: why (the API's message)
     path: str | None = None  # rejected: the JSON path of the bad field
     reason: str | None = None  # ignored: why
+    http_status: int | None = None  # rejected or failed by the answer to the whole request, not per item
+
+    @property
+    def set_aside(self) -> bool:
+        """Neither delivered nor ignored: the line needs a person (fix it, send it again)."""
+        return self.status in ("rejected", "failed")
 
 
 @dataclass
@@ -67,12 +82,21 @@ class BatchResult:
         return self.count("ignored")
 
     @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+    @property
     def duplicates(self) -> int:
         return sum(1 for r in self.results if r.status == "accepted" and r.duplicate)
 
     @property
     def rejections(self) -> list[ItemResult]:
         return [r for r in self.results if r.status == "rejected"]
+
+    @property
+    def set_aside(self) -> list[ItemResult]:
+        """The lines rejected or failed, in batch order."""
+        return [r for r in self.results if r.set_aside]
 
 
 class ShipperError(Exception):
@@ -91,6 +115,8 @@ class RetryPolicy:
     maximum: float = 30.0  # cap on any single wait, Retry-After included
     give_up_after: float | None = None  # seconds since the batch's first attempt; None = never
     retry_unreachable: bool = True  # False: a refused connection fails at once (a wrong --api-url)
+    # 500/502/504 answers to the same lines before they are split apart; a lone line gets as many, then fails.
+    split_after: int = 3
 
     def backoff(self, failures: int) -> float:
         """Capped exponential, with jitter so that many senders do not retry in step."""
@@ -178,60 +204,74 @@ class AlertShipper:
         if any(not line.strip() for line in cleaned):
             raise ValueError("blank lines are not alerts; leave them out of the batch")
         results: list[ItemResult | None] = [None] * len(cleaned)
-        self._deliver(cleaned, list(range(len(cleaned))), results, time.monotonic())
+        self._deliver(cleaned, list(range(len(cleaned))), results, time.monotonic(), self.retry.split_after)
         return BatchResult([r for r in results if r is not None])
 
     def _deliver(
-        self, lines: list[bytes], indexes: list[int], results: list[ItemResult | None], started: float
+        self,
+        lines: list[bytes],
+        indexes: list[int],
+        results: list[ItemResult | None],
+        started: float,
+        split_after: int,
     ) -> None:
+        """Send the lines of `indexes` until each has a final answer in `results`."""
         pending = indexes
-        failures = 0
+        tally = _Tally(split_after)
         while pending:
+            tally.up_before, tally.api_up = tally.api_up, False  # only the check right before this attempt counts
             body = b"".join(lines[i] + b"\n" for i in pending)
             retry_after: float | None = None
             try:
                 response = self._client.post(self.url, content=body)
             except httpx.TransportError as exc:
-                if isinstance(exc, httpx.UnsupportedProtocol):
-                    raise ShipperError(f"--api-url: expected an http(s) URL, got {self.api_url!r}") from None
-                problem = f"cannot reach the API at {self.api_url} ({_describe(exc)})"
-                if not self.retry.retry_unreachable and isinstance(exc, httpx.ConnectError):
-                    raise ShipperError(f"{problem}; check --api-url / XORB_API_URL") from None
+                problem = self._unreachable(exc)
             else:
                 status = response.status_code
                 answered = _results(response, len(pending))
                 if answered is not None:
-                    left = []
-                    for item in answered:
-                        original = pending[item.index]
-                        if item.status in FINAL_STATUSES:
-                            results[original] = _reindex(item, original)
-                        else:
-                            left.append(original)
+                    left = _take_final(answered, pending, results)
                     if len(left) < len(pending):
-                        failures = 0  # progress: the next wait starts short again
+                        tally = _Tally(split_after)  # progress: the next wait starts short again
                     pending = left
                     if not pending:
                         return
                 elif status in (401, 403):
                     raise ShipperError(f"{status}: check --api-key / XORB_API_KEY")
                 elif status in SPLIT_STATUSES:
-                    self._split(lines, pending, results, started, status, _message(response))
+                    self._refused(lines, pending, results, started, status, _message(response))
                     return
                 elif status not in RETRY_STATUSES:
                     raise ShipperError(f"{status} from {self.url}: {_message(response)}")
+                elif status in ISOLATE_STATUSES:
+                    tally.server_errors += 1
+                    if self._isolate(lines, pending, results, started, response, tally):
+                        return
                 problem = f"the API answered {status} ({_message(response)}); {len(pending)} alert(s) to send again"
                 retry_after = _retry_after(response)
-            delay = min(self.retry.maximum, max(retry_after or 0.0, self.retry.backoff(failures)))
-            failures += 1
-            limit = self.retry.give_up_after
-            if limit is not None and time.monotonic() + delay - started > limit:
-                raise ShipperError(f"{problem}; gave up after {limit:.0f}s")
-            self._on_retry(problem, delay)
-            if self._stop.wait(delay):
-                raise ShippingStopped(f"stopped with {len(pending)} alert(s) not delivered")
+            self._wait(problem, retry_after, tally.failures, started, len(pending))
+            tally.failures += 1
 
-    def _split(
+    def _unreachable(self, exc: httpx.TransportError) -> str:
+        """What went wrong, to retry; raises ShipperError when retrying cannot help."""
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            raise ShipperError(f"--api-url: expected an http(s) URL, got {self.api_url!r}") from None
+        problem = f"cannot reach the API at {self.api_url} ({_describe(exc)})"
+        if not self.retry.retry_unreachable and isinstance(exc, httpx.ConnectError):
+            raise ShipperError(f"{problem}; check --api-url / XORB_API_URL") from None
+        return problem
+
+    def _wait(self, problem: str, retry_after: float | None, failures: int, started: float, pending: int) -> None:
+        """Back off before the next attempt, unless it is time to give up or to stop."""
+        delay = min(self.retry.maximum, max(retry_after or 0.0, self.retry.backoff(failures)))
+        limit = self.retry.give_up_after
+        if limit is not None and time.monotonic() + delay - started > limit:
+            raise ShipperError(f"{problem}; gave up after {limit:.0f}s")
+        self._on_retry(problem, delay)
+        if self._stop.wait(delay):
+            raise ShippingStopped(f"stopped with {pending} alert(s) not delivered")
+
+    def _refused(
         self,
         lines: list[bytes],
         pending: list[int],
@@ -244,11 +284,69 @@ class AlertShipper:
         if len(pending) == 1:
             # One line the API will never take as it is: answer it here, or it would block the file forever.
             error = f"the API refused this line ({status}): {message}"
-            results[pending[0]] = ItemResult(pending[0], "rejected", error=error, path="$")
+            results[pending[0]] = ItemResult(pending[0], "rejected", error=error, path="$", http_status=status)
             return
+        self._split(lines, pending, results, started)
+
+    def _isolate(
+        self,
+        lines: list[bytes],
+        pending: list[int],
+        results: list[ItemResult | None],
+        started: float,
+        response: httpx.Response,
+        tally: _Tally,
+    ) -> bool:
+        """The API keeps failing on these lines: split them apart, or answer a lone one "failed". False: try again.
+
+        A lone line fails only when the API answered an empty request both right before and right after its
+        last try: the API is up, and fails on this line. When it fails on everything (down behind a gateway
+        that answers 502/504), or an outage begins or ends meanwhile, the line is retried like any batch in
+        an outage, and never set aside.
+        """
+        if len(pending) > 1:
+            if tally.server_errors < tally.split_after:
+                return False
+            log.info(
+                "the API keeps answering %d to %d alerts; sending them in halves to find the one at fault",
+                response.status_code, len(pending),
+            )  # fmt: skip
+            self._split(lines, pending, results, started)
+            return True
+        tally.api_up = self._api_answers()
+        if tally.server_errors < tally.split_after or not (tally.up_before and tally.api_up):
+            return False
+        index = pending[0]
+        results[index] = ItemResult(index, "failed", error=_message(response), http_status=response.status_code)
+        return True
+
+    def _split(self, lines: list[bytes], pending: list[int], results: list[ItemResult | None], started: float) -> None:
+        """Send each half on its own. A half gets one try before it is split again (this is a search);
+        a lone line gets the policy's full `split_after` tries."""
         half = len(pending) // 2
-        self._deliver(lines, pending[:half], results, started)
-        self._deliver(lines, pending[half:], results, started)
+        for part in (pending[:half], pending[half:]):
+            self._deliver(lines, part, results, started, 1 if len(part) > 1 else self.retry.split_after)
+
+    def _api_answers(self) -> bool:
+        """Whether the API reads requests: an empty one comes back refused (4xx), not failed (5xx)."""
+        try:
+            response = self._client.post(self.url, content=b"")
+        except httpx.TransportError:
+            return False
+        return 400 <= response.status_code < 500 and response.status_code != 429
+
+
+@dataclass
+class _Tally:
+    """The failed attempts at the same lines since they last made progress."""
+
+    split_after: int  # server errors before the lines are split apart, or a lone line may fail
+    failures: int = 0  # every failed attempt: the backoff grows with them
+    server_errors: int = 0  # the answers in ISOLATE_STATUSES
+    # A lone line: whether the API answered the empty request sent right after its last attempt (api_up), and
+    # right before this one (up_before).
+    api_up: bool = False
+    up_before: bool = False
 
 
 @dataclass(frozen=True)
@@ -298,8 +396,16 @@ def _compact(item: object) -> bytes:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _reindex(item: ItemResult, index: int) -> ItemResult:
-    return ItemResult(index, item.status, item.incident_id, item.duplicate, item.error, item.path, item.reason)
+def _take_final(answered: list[ItemResult], pending: list[int], results: list[ItemResult | None]) -> list[int]:
+    """Keep the final answers (at the lines' places in the whole batch); return the lines still to send."""
+    left = []
+    for item in answered:
+        original = pending[item.index]
+        if item.status in FINAL_STATUSES:
+            results[original] = replace(item, index=original)
+        else:
+            left.append(original)
+    return left
 
 
 def _results(response: httpx.Response, expected: int) -> list[ItemResult] | None:
