@@ -16,6 +16,7 @@ import uvicorn
 from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions, catalog_of
 from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
@@ -34,6 +35,18 @@ from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
 WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow, PlaybookWorkflow]
+# Libraries the activity modules (which workflows import to call them by method) bring along. Passed through,
+# the sandbox never re-imports them: a lazy import of theirs (redis loads submodules on first use) happening
+# on another thread during a workflow activation would otherwise be run under the sandbox's restrictions.
+SANDBOX_PASSTHROUGH = ("redis", "httpx", "httpcore", "anyio", "h11", "prometheus_client")
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker and replayer of our workflows uses."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+    )
+
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +94,7 @@ def build_worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=[
             incident.enrich_incident,
             incident.plan_incident,

@@ -38,7 +38,7 @@ from xorb_orchestrator.models.plan import Plan, PlannedStep
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult, PlanInput
 from xorb_orchestrator.playbook import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionCatalog, ActionSpec
-from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog
+from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, workflow_runner
 
 BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
 CATALOG = action_catalog()
@@ -489,6 +489,7 @@ async def test_incident_runs_registry_actions_on_real_temporal(
             temporal_client,
             task_queue=settings.temporal_task_queue,
             workflows=WORKFLOWS,
+            workflow_runner=workflow_runner(),
             activities=[
                 plan,
                 bookkeeping.enrich_incident,

@@ -24,10 +24,10 @@ def golden_histories() -> list[Path]:
 
 async def replay(path: Path) -> str | None:
     """Why the history at `path` no longer replays, or None when it does. Its workflow id is its file's stem."""
-    from xorb_orchestrator.service import WORKFLOWS
+    from xorb_orchestrator.service import WORKFLOWS, workflow_runner
 
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     return None if result.replay_failure is None else str(result.replay_failure)
 

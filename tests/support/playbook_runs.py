@@ -22,6 +22,7 @@ from xorb_orchestrator.activities.actions.support import ActionDeps
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunResult, PlaybookRunState
 from xorb_orchestrator.playbook import BUILTIN_ACTIONS, Playbook, parse_playbook_text, validate_playbook
+from xorb_orchestrator.service import workflow_runner
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 
@@ -106,6 +107,7 @@ async def playbook_worker(client: Client, webhook_url: str) -> AsyncIterator[Run
             client,
             task_queue=settings.temporal_task_queue,
             workflows=[PlaybookWorkflow],
+            workflow_runner=workflow_runner(),
             activities=action_activities(builtin_actions(), ActionDeps(settings, http)),
         )
         async with worker:

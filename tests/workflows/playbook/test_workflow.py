@@ -18,6 +18,7 @@ from tests.support.playbook_runs import Runner, playbook, playbook_worker, state
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 from xorb_orchestrator.models.incident import StepStatus
 from xorb_orchestrator.models.playbook_run import ApprovalDecision, RunStatus
+from xorb_orchestrator.service import workflow_runner
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(60)]
@@ -126,7 +127,9 @@ async def test_every_step_kind_runs_end_to_end(runner: Runner, webhook_sink: Web
 async def assert_replays(handle: WorkflowHandle) -> None:
     """Replaying the run's history with today's code gives the same commands: the interpreter is deterministic."""
     history = await handle.fetch_history()
-    replayer = Replayer(workflows=[PlaybookWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[PlaybookWorkflow], data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
+    )
     await replayer.replay_workflow(history)
 
 
