@@ -496,7 +496,7 @@ def wait_until_responded(http: httpx.Client, source: str, timeout: float) -> flo
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         items = incidents_of(http, source)
-        if items and all(i.get("status") in ("completed", "failed") for i in items):
+        if items and all(i.get("status") in ("completed", "closed", "failed") for i in items):
             return round(time.monotonic() - started, 2)
         time.sleep(0.5)
     return None

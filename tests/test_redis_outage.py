@@ -66,7 +66,7 @@ async def test_with_redis_down_an_alert_still_becomes_a_completed_incident(
                     break
                 time.sleep(0.2)
             assert cached is not None and cached.alert_count == 2, cached
-            assert cached.status is IncidentStatus.COMPLETED and cached.plan is not None
+            assert cached.status is IncidentStatus.COMPLETED and cached.plan is not None  # window: 1 h
     finally:
         await cache.close()
         redis.stop()

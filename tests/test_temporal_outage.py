@@ -213,7 +213,7 @@ async def test_outage_answers_503_accepts_nothing_and_recovers(svc: RunningServi
     # Everything accepted, before and after, is an incident with its one alert ...
     for body in (before, after_single, *after_batch):
         view = await incident(svc, incident_of(body, svc))
-        assert (view["alert_count"], view["status"]) == (1, "completed")
+        assert view["alert_count"] == 1 and view["status"] in ("completed", "closed")
     # ... and nothing sent during the outage exists, in the API or in Temporal.
     client = await Client.connect(temporal.address, data_converter=pydantic_data_converter)
     for body in (during_single, *during_batch):

@@ -61,7 +61,7 @@ async def wait_completed(http: httpx.AsyncClient, incident_id: str, timeout: flo
         response = await http.get(f"/v1/incidents/{incident_id}")
         if response.status_code == 200:
             last = response.json()
-            if last["status"] == "completed":
+            if last["status"] in ("completed", "closed"):
                 return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"incident {incident_id} did not complete; last seen: {last}")

@@ -106,8 +106,9 @@ async def test_filter_by_status(svc: RunningService, incidents: Incidents) -> No
         assert incidents.failed in ids and not ids & {incidents.low, incidents.critical}
 
     async def completed_only() -> None:
-        items = (await _list(svc, status="Completed", page_size=500))["items"]  # case does not matter
-        assert {i["status"] for i in items} == {"completed"}
+        # No correlation window here: a completed response closes the incident at once.
+        items = (await _list(svc, status="Closed", page_size=500))["items"]  # case does not matter
+        assert {i["status"] for i in items} == {"closed"}
         ids = {i["incident_id"] for i in items}
         assert {incidents.low, incidents.critical} <= ids and incidents.failed not in ids
 
@@ -132,10 +133,10 @@ async def test_filter_by_severity(svc: RunningService, incidents: Incidents) -> 
 
 async def test_filters_combine(svc: RunningService, incidents: Incidents) -> None:
     async def check() -> None:
-        items = (await _list(svc, status="completed", severity="low", page_size=500))["items"]
+        items = (await _list(svc, status="closed", severity="low", page_size=500))["items"]
         ids = {i["incident_id"] for i in items}
         assert incidents.low in ids and not ids & {incidents.critical, incidents.failed}
-        assert all(i["status"] == "completed" and i["severity"] == "low" for i in items)
+        assert all(i["status"] == "closed" and i["severity"] == "low" for i in items)
 
     await eventually(check)
     running_low = (await _list(svc, status="running", severity="low", page_size=500))["items"]
@@ -172,7 +173,7 @@ async def test_pages_do_not_overlap(svc: RunningService, incidents: Incidents) -
 @pytest.mark.parametrize(
     ("params", "field", "says"),
     [
-        ({"status": "bogus"}, "status", "open|waiting|running|completed|failed"),
+        ({"status": "bogus"}, "status", "open|waiting|running|awaiting_approval|completed|failed|closed"),
         ({"severity": "LOUD"}, "severity", "'LOUD'"),
         ({"severity": "9"}, "severity", "0-6, got 9"),
         ({"page_size": "0"}, "page_size", "1-500"),
@@ -225,7 +226,7 @@ async def test_reads_survive_redis_going_away(temporal_address: str, tmp_path: P
         settings = make_settings(temporal_address, redis.url)
         async with service(settings) as svc:
             incident_id = await svc.send_alert(_alert("reads-no-redis", "high"))
-            cached = await svc.wait_for_incident(incident_id)
+            cached = await svc.wait_for_incident(incident_id, status="closed")
             assert (await svc.http.get("/readyz")).json() == {
                 "status": "ready",
                 "temporal": True,
@@ -239,7 +240,7 @@ async def test_reads_survive_redis_going_away(temporal_address: str, tmp_path: P
             assert response.status_code == 200, response.text
             from_temporal = response.json()
             assert from_temporal["incident_id"] == incident_id
-            assert from_temporal["status"] == "completed" and from_temporal["alert_count"] == 1
+            assert from_temporal["status"] == "closed" and from_temporal["alert_count"] == 1
             assert from_temporal["revision"] == cached["revision"]
             ready = await svc.http.get("/readyz")
             assert ready.status_code == 503

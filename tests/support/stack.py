@@ -131,9 +131,11 @@ class RunningService:
         raise AssertionError(f"no approval of incident {incident_id} showed up within {timeout:g}s")
 
     async def wait_for_incident(self, incident_id: str, *, status: str = "completed", timeout: float = 30) -> dict:
-        """Poll the API until the incident reaches `status` (or fail with its last state)."""
+        """Poll the API until the incident reaches `status` (or fail with its last state). A `closed` incident
+        has completed (and then stopped accepting alerts): it counts as `completed`."""
+        wanted = {status, "closed"} if status == "completed" else {status}
         reached = f"reach {status!r}"
-        return await self.wait_for_view(incident_id, lambda view: view["status"] == status, timeout, reached)
+        return await self.wait_for_view(incident_id, lambda view: view["status"] in wanted, timeout, reached)
 
     async def wait_for_view(
         self, incident_id: str, ready: Callable[[dict], bool], timeout: float = 30, goal: str = "get there"

@@ -16,15 +16,22 @@ from xorb_orchestrator.playbook.step_status import StepStatus
 
 
 class IncidentStatus(StrEnum):
+    """Where an incident is (docs/incidents.md). The workflow sets open → waiting → running → completed | failed,
+    then closed when it stops accepting alerts; reads set awaiting_approval (a pending approval of its running
+    playbook) and failed (its workflow failed, was terminated or timed out) from Temporal's own state."""
+
     OPEN = "open"  # alert recorded; enriching and planning
     WAITING = "waiting"  # plan ready, waiting for a response slot (MAX_PARALLEL_WORKFLOWS)
     RUNNING = "running"  # response steps executing
-    COMPLETED = "completed"
-    FAILED = "failed"
+    AWAITING_APPROVAL = "awaiting_approval"  # running, and its playbook waits for people
+    COMPLETED = "completed"  # response done; still collecting related alerts until accepts_alerts_until
+    FAILED = "failed"  # the response failed, or the incident's workflow did (see `error`)
+    CLOSED = "closed"  # response done and no longer accepting alerts: the next alert opens a new incident
 
     @property
     def finished(self) -> bool:
-        return self in (IncidentStatus.COMPLETED, IncidentStatus.FAILED)
+        """The response is over (whether or not alerts are still accepted)."""
+        return self in (IncidentStatus.COMPLETED, IncidentStatus.FAILED, IncidentStatus.CLOSED)
 
 
 class StepRun(BaseModel):
@@ -66,4 +73,8 @@ class IncidentView(BaseModel):
     # The first few alerts as the detector sent them, for the analyst; bounded so storms stay small.
     samples: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    accepts_alerts_until: datetime | None = Field(
+        None, description="Related alerts join this incident until then (the correlation window after the last)."
+    )
+    closed_at: datetime | None = Field(None, description="When the incident stopped accepting alerts.")
     revision: int = 0

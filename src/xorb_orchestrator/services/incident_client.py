@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowQueryRejectedError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHistoryEventFilterType,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -15,6 +21,7 @@ from xorb_orchestrator.models.ids import slot_coordinator_id
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.workflow_io import IncidentInput, SlotCoordinatorView
 from xorb_orchestrator.models.workflow_names import ADD_ALERTS
+from xorb_orchestrator.services.incident_status import ExecutionState
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
@@ -88,9 +95,43 @@ async def query_incident(client: Client, incident_id: str) -> IncidentView:
     return view
 
 
-async def list_incident_ids(
+async def execution_state(client: Client, incident_id: str) -> ExecutionState:
+    """Temporal's state of the incident's workflow, with why it ended when it ended badly."""
+    handle = client.get_workflow_handle(incident_id)
+    try:
+        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        status = description.status or WorkflowExecutionStatus.RUNNING
+        pending = description.raw_description.pending_workflow_task
+        attempts = pending.attempt if description.raw_description.HasField("pending_workflow_task") else 0
+        reason = None
+        if status not in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED):
+            reason = await _close_reason(client, incident_id)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise IncidentNotFound(incident_id) from None
+        if exc.status in _UNAVAILABLE:
+            raise _unavailable(exc) from None
+        raise
+    return ExecutionState(status, description.close_time, reason, attempts)
+
+
+async def _close_reason(client: Client, incident_id: str) -> str | None:
+    """The failure message or termination reason of the workflow's closing event."""
+    events = client.get_workflow_handle(incident_id).fetch_history_events(
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT, rpc_timeout=RPC_TIMEOUT
+    )
+    async for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            return event.workflow_execution_failed_event_attributes.failure.message or None
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            return event.workflow_execution_terminated_event_attributes.reason or None
+    return None
+
+
+async def list_incident_states(
     client: Client, query: str, page_size: int, page_token: bytes | None
-) -> tuple[list[str], bytes | None]:
+) -> tuple[dict[str, ExecutionState], bytes | None]:
+    """One page of incidents matching a visibility query: each id with Temporal's state of it (no reasons)."""
     try:
         pages = client.list_workflows(query, page_size=page_size, next_page_token=page_token, rpc_timeout=RPC_TIMEOUT)
         await pages.fetch_next_page(page_size=page_size)
@@ -98,8 +139,9 @@ async def list_incident_ids(
         if exc.status in _UNAVAILABLE:
             raise _unavailable(exc) from None
         raise
-    ids = [execution.id for execution in pages.current_page or []]
-    return ids, pages.next_page_token or None
+    running = WorkflowExecutionStatus.RUNNING
+    states = {e.id: ExecutionState(e.status or running, e.close_time) for e in pages.current_page or []}
+    return states, pages.next_page_token or None
 
 
 async def query_slots(client: Client, task_queue: str) -> SlotCoordinatorView | None:

@@ -1,4 +1,5 @@
-"""Reading incidents: from the Redis cache when it has them, else from Temporal (the truth)."""
+"""Reading incidents: from the Redis cache when it has them, else from Temporal; the status always agrees with
+Temporal's state of the incident's workflow (incident_status.reconcile)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from xorb_orchestrator.models.run_records import RunStatus
 from xorb_orchestrator.models.severity import Severity
 from xorb_orchestrator.services.incident_client import (
     IncidentNotFound,
-    list_incident_ids,
+    execution_state,
+    list_incident_states,
     query_incident,
 )
+from xorb_orchestrator.services.incident_status import awaiting_approval, reconcile
 from xorb_orchestrator.services.playbook_client import run_state
 
 INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}(-\d{8}T\d{6})?$")
@@ -49,8 +52,21 @@ async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -
     if not INCIDENT_ID.match(incident_id):
         raise IncidentNotFound(incident_id)
     cached = (await cache.get_many([incident_id])).get(incident_id)
-    view = cached if cached is not None and _fresh(cached) else await query_incident(client, incident_id)
-    return await with_live_playbook(client, view)
+    if cached is not None and cached.closed_at is not None:
+        return cached  # the workflow's last word, written as it closed
+    state = await execution_state(client, incident_id)
+    view = cached if cached is not None and _fresh(cached) else await _query_or(client, incident_id, cached)
+    return awaiting_approval(await with_live_playbook(client, reconcile(view, state)))
+
+
+async def _query_or(client: Client, incident_id: str, cached: IncidentView | None) -> IncidentView:
+    """The workflow's own view; the cached one when the workflow cannot answer (no worker, say)."""
+    try:
+        return await query_incident(client, incident_id)
+    except (TemporalUnavailable, RPCError):
+        if cached is None:
+            raise
+        return cached
 
 
 async def with_live_playbook(client: Client, view: IncidentView) -> IncidentView:
@@ -72,7 +88,7 @@ def visibility_query(status: str | None, severity: str | None, task_queue: str |
         clauses.append(f"TaskQueue = '{task_queue}'")
     if status is not None:
         try:
-            clauses.append(f"XorbStatus = '{IncidentStatus(status.lower()).value}'")
+            clauses.append(_status_clause(IncidentStatus(status.lower())))
         except ValueError:
             allowed = "|".join(s.value for s in IncidentStatus)
             raise BadRequest(f"status: expected one of {allowed}, got {status!r}") from None
@@ -82,6 +98,17 @@ def visibility_query(status: str | None, severity: str | None, task_queue: str |
         except ValueError as exc:
             raise BadRequest(f"severity: {exc}") from None
     return " AND ".join(clauses)
+
+
+def _status_clause(status: IncidentStatus) -> str:
+    """The visibility filter of a status, with Temporal's execution status where the workflow cannot say it."""
+    if status is IncidentStatus.FAILED:  # its response failed, or its workflow did (it could not say so itself)
+        return "(XorbStatus = 'failed' OR ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut', 'Canceled'))"
+    if status is IncidentStatus.CLOSED:
+        return "XorbStatus = 'closed' AND ExecutionStatus = 'Completed'"
+    # Awaiting approval is a running incident whose run waits (read live, filtered after).
+    recorded = IncidentStatus.RUNNING if status is IncidentStatus.AWAITING_APPROVAL else status
+    return f"XorbStatus = '{recorded.value}' AND ExecutionStatus = 'Running'"
 
 
 def _decode_token(token: str | None) -> bytes | None:
@@ -107,26 +134,38 @@ async def list_incidents(
     if not 1 <= page_size <= 500:
         raise BadRequest(f"page_size: expected 1-500, got {page_size}")
     try:
-        ids, next_token = await list_incident_ids(
+        states, next_token = await list_incident_states(
             client, visibility_query(status, severity, task_queue), page_size, _decode_token(page_token)
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and page_token:
             raise BadRequest("page_token: not a token this API issued") from None
         raise
+    ids = list(states)
     cached = await cache.get_many(ids)
 
     async def view_of(incident_id: str) -> IncidentView | None:
         hit = cached.get(incident_id)
-        if hit is not None and _fresh(hit):
+        if hit is not None and hit.closed_at is not None:
             return hit
+        view = hit
+        if hit is None or not _fresh(hit):
+            try:
+                view = await query_incident(client, incident_id)
+            except (IncidentNotFound, TemporalUnavailable, RPCError):
+                # One unreadable incident (say, no worker to answer its query) must not sink the page.
+                view = hit
+        if view is None:
+            return None
         try:
-            return await query_incident(client, incident_id)
-        except (IncidentNotFound, TemporalUnavailable, RPCError):
-            # One unreadable incident (say, no worker to answer its query) must not sink the page.
-            return hit
+            view = await with_live_playbook(client, reconcile(view, states[incident_id]))
+        except (TemporalUnavailable, RPCError):
+            view = reconcile(view, states[incident_id])
+        return awaiting_approval(view)
 
     views = [v for v in await asyncio.gather(*(view_of(i) for i in ids)) if v is not None]
+    if status is not None and status.lower() == IncidentStatus.AWAITING_APPROVAL:
+        views = [v for v in views if v.status is IncidentStatus.AWAITING_APPROVAL]
     views.sort(key=lambda v: v.created_at, reverse=True)
     token = base64.urlsafe_b64encode(next_token).decode().rstrip("=") if next_token else None
     return IncidentPage(items=views, next_page_token=token)

@@ -196,7 +196,9 @@ async def test_approving_through_the_api_lets_the_playbook_continue(stack: ToolS
 
     # While it waits, the incident shows the plan, the run's live steps and the approval it waits for.
     view = await incident(stack, incident_id)
-    assert view["status"] == "running"
+    assert view["status"] == "awaiting_approval"  # running, and its playbook waits for people
+    waiting = (await stack.svc.http.get("/v1/incidents", params={"status": "awaiting_approval"})).json()["items"]
+    assert incident_id in {item["incident_id"] for item in waiting}
     assert view["plan"]["playbook"] == "respond-beacon" and view["plan"]["run"] is None  # content: in history
     assert view["plan"]["inputs"] == {"src_ip": "203.0.113.9", "hostname": hosts, "tools": stack.tools.url}
     pinned = view["plan"]["playbook_sha256"]

@@ -167,6 +167,8 @@ async def test_incident_lingers_for_related_alerts_then_closes(lingering: Linger
     assert await lingering.deliver(third) == incident_id
     view = await lingering.wait_for(incident_id, lambda v: v.alert_count == 3)
     assert view.status is IncidentStatus.COMPLETED and view.duplicate_count == 0
+    # It says until when it takes related alerts: LINGER after the last one.
+    assert view.accepts_alerts_until is not None and view.closed_at is None
 
     # It closes after LINGER seconds of quiet: not before, and soon after.
     await env.sleep(timedelta(seconds=LINGER - 10))
@@ -174,7 +176,8 @@ async def test_incident_lingers_for_related_alerts_then_closes(lingering: Linger
     await env.sleep(timedelta(seconds=20))
     closed = await lingering.result(incident_id)
     assert closed.alert_count == 3 and closed.duplicate_count == 0
-    assert closed.status is IncidentStatus.COMPLETED
+    assert closed.status is IncidentStatus.CLOSED and closed.closed_at is not None
+    assert closed.accepts_alerts_until == closed.closed_at
     assert [step.status.value for step in closed.steps] == ["completed"]
 
 

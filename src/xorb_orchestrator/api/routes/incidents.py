@@ -22,7 +22,7 @@ def _unavailable(exc: Exception) -> ApiError:
 
 @router.get("/incidents", summary="Incidents, newest first")
 async def get_incidents(
-    status: str | None = Query(None, description="open|waiting|running|completed|failed"),
+    status: str | None = Query(None, description="open|waiting|running|awaiting_approval|completed|failed|closed"),
     severity: str | None = Query(None, description="informational|low|medium|high|critical or 0-6"),
     page_size: int = Query(50, description="1-500"),
     page_token: str | None = Query(None),

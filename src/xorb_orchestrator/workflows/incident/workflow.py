@@ -9,7 +9,7 @@ Workflow id `incident-<correlation key>`: a re-delivered alert can never open a 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
@@ -108,6 +108,8 @@ class IncidentWorkflow:
             await self._publish("started")
             await self._respond(self._view)
         await self._linger(request)
+        self._close()
+        await self._publish()
         return self._view
 
     async def _respond(self, view: IncidentView) -> None:
@@ -226,10 +228,7 @@ class IncidentWorkflow:
                 if quiet > timedelta(0):
                     await workflow.sleep(PUBLISH_INTERVAL)
                 continue
-            close_at = self._last_alert_at + quiet
-            if request.close_not_before is not None:
-                close_at = max(close_at, request.close_not_before)
-            remaining = close_at - workflow.now()
+            remaining = self._close_at() - workflow.now()
             if remaining <= timedelta(0):
                 return
             if self._cache_behind:
@@ -237,6 +236,22 @@ class IncidentWorkflow:
                     self._dirty = True  # time to try the cache again
                 continue
             await wait_until(lambda: self._dirty, remaining)
+
+    def _close_at(self) -> datetime:
+        """Until when related alerts join: `linger_seconds` after the last, and never before `close_not_before`."""
+        request = self._request
+        close_at = self._last_alert_at + timedelta(seconds=request.linger_seconds)
+        if request.close_not_before is not None:
+            close_at = max(close_at, request.close_not_before)
+        return close_at
+
+    def _close(self) -> None:
+        """The incident takes no more alerts: a completed response reads `closed` from now on."""
+        view = self._view
+        assert view is not None
+        view.closed_at = view.accepts_alerts_until = workflow.now()
+        if view.status is IncidentStatus.COMPLETED:
+            self._set_status(IncidentStatus.CLOSED)
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
@@ -282,6 +297,8 @@ class IncidentWorkflow:
         # Revisions only grow, across runs too (a new run of the same id must win in the cache).
         view.revision = max(view.revision + 1, int(workflow.now().timestamp() * 1_000_000))
         view.updated_at = workflow.now()
+        if view.closed_at is None:
+            view.accepts_alerts_until = self._close_at()
         if transition == "started":
             workflow.upsert_search_attributes(
                 [STATUS_ATTR.value_set(view.status.value), SEVERITY_ATTR.value_set(view.severity)]
