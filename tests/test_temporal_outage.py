@@ -223,3 +223,21 @@ async def test_outage_answers_503_accepts_nothing_and_recovers(svc: RunningServi
         assert not await exists_in_temporal(client, incident_id)
     query = f"WorkflowType = 'IncidentWorkflow' AND TaskQueue = '{svc.settings.temporal_task_queue}'"
     assert (await client.count_workflows(query)).count == 4
+
+
+async def test_a_process_started_while_temporal_restarts_waits_for_it(temporal: TemporalServer) -> None:
+    # A worker restarted during a Temporal restart must wait (TEMPORAL_CONNECT_TIMEOUT), not exit at once.
+    from xorb_orchestrator.infrastructure.temporal import connect
+
+    settings = make_settings(temporal.address, "redis://127.0.0.1:1/0", TEMPORAL_CONNECT_TIMEOUT=30)
+    temporal.stop()
+    try:
+        started = time.monotonic()
+        connecting = asyncio.create_task(connect(settings))
+        await asyncio.sleep(1.5)
+        assert not connecting.done(), "connect gave up while Temporal was down for 1.5 s"
+    finally:
+        await temporal.start()
+    client = await asyncio.wait_for(connecting, 30)
+    assert await client.count_workflows() is not None
+    assert time.monotonic() - started >= 1.5

@@ -82,25 +82,38 @@ def sdk_runtime(metrics_bind: str = "127.0.0.1:0") -> tuple[Runtime, str | None]
 
 
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
-    """Connect, or raise TemporalUnavailable with one line naming TEMPORAL_HOST."""
-    try:
-        return await asyncio.wait_for(
-            Client.connect(
-                settings.temporal_host,
-                namespace=settings.temporal_namespace,
-                tls=_tls(settings),
-                api_key=settings.temporal_api_key,
-                data_converter=pydantic_data_converter,
-                runtime=runtime or sdk_runtime()[0],
-            ),
-            timeout=settings.temporal_connect_timeout,
-        )
-    except (RPCError, RuntimeError, OSError, TimeoutError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TemporalUnavailable(
-            f"TEMPORAL_HOST: cannot reach Temporal at {settings.temporal_host} "
-            f"(namespace {settings.temporal_namespace!r}): {reason}; start Temporal or set TEMPORAL_HOST"
-        ) from None
+    """Connect, trying again until TEMPORAL_CONNECT_TIMEOUT has passed (a worker started while Temporal restarts
+    waits for it instead of exiting); else raise TemporalUnavailable with one line naming TEMPORAL_HOST."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.temporal_connect_timeout
+    pause = 0.25
+    while True:
+        try:
+            return await asyncio.wait_for(
+                Client.connect(
+                    settings.temporal_host,
+                    namespace=settings.temporal_namespace,
+                    tls=_tls(settings),
+                    api_key=settings.temporal_api_key,
+                    data_converter=pydantic_data_converter,
+                    runtime=runtime or sdk_runtime()[0],
+                ),
+                timeout=max(0.1, deadline - loop.time()),
+            )
+        except (RPCError, RuntimeError, OSError, TimeoutError) as exc:
+            if loop.time() + pause >= deadline:
+                raise _unreachable(settings, exc) from None
+            log.debug("Temporal at %s not reachable yet (%s); trying again", settings.temporal_host, exc)
+            await asyncio.sleep(pause)
+            pause = min(2.0, pause * 2)
+
+
+def _unreachable(settings: Settings, exc: BaseException) -> TemporalUnavailable:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return TemporalUnavailable(
+        f"TEMPORAL_HOST: cannot reach Temporal at {settings.temporal_host} "
+        f"(namespace {settings.temporal_namespace!r}): {reason}; start Temporal or set TEMPORAL_HOST"
+    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
