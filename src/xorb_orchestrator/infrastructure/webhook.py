@@ -29,10 +29,24 @@ async def post_notification(
             url, json=payload, headers={"Idempotency-Key": idempotency_key, "User-Agent": "xorb-orchestrator"}
         )
     except httpx.HTTPError as exc:
-        raise WebhookUnavailable(f"{type(exc).__name__}: {exc}") from None
+        # Named by its host only: the URL's path is the webhook's secret, and this message is kept in history.
+        if isinstance(exc, httpx.TimeoutException):
+            what = "no answer in time from"
+        elif isinstance(exc, httpx.ConnectError):
+            what = "cannot connect to"
+        else:
+            what = "network error talking to"
+        raise WebhookUnavailable(f"{type(exc).__name__}: {what} the webhook at {_host(url)}") from None
     body = response.text[:500]
     if response.status_code in (408, 429) or response.status_code >= 500:
         raise WebhookUnavailable(f"webhook answered {response.status_code}: {body}")
     if response.status_code >= 400:
         raise WebhookRejected(f"webhook answered {response.status_code}: {body}")
     return WebhookResponse(response.status_code, body)
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host or "an unknown host"
+    except httpx.InvalidURL:
+        return "an unknown host"
