@@ -3,6 +3,7 @@ catches up once it is back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -64,7 +65,7 @@ async def test_with_redis_down_an_alert_still_becomes_a_completed_incident(
                 cached = (await cache.get_many([incident_id])).get(incident_id)
                 if cached is not None and cached.alert_count == 2:
                     break
-                time.sleep(0.2)
+                await asyncio.sleep(0.2)
             assert cached is not None and cached.alert_count == 2, cached
             assert cached.status is IncidentStatus.COMPLETED and cached.plan is not None  # window: 1 h
     finally:

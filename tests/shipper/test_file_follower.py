@@ -22,6 +22,7 @@ import pytest
 from tests.support.ndjson_receiver import Receiver, eve_alert, eve_flow_line, eve_line
 from xorb_orchestrator.shipper import file_follower
 from xorb_orchestrator.shipper.file_follower import FileFollower
+from xorb_orchestrator.shipper.lines import batches, split_alerts
 from xorb_orchestrator.shipper.position import (
     Position,
     default_state_path,
@@ -29,13 +30,7 @@ from xorb_orchestrator.shipper.position import (
     load_position,
     save_position,
 )
-from xorb_orchestrator.shipper.sender import (
-    AlertShipper,
-    RetryPolicy,
-    ShipperError,
-    batches,
-    split_alerts,
-)
+from xorb_orchestrator.shipper.sender import AlertShipper, RetryPolicy, ShipperError
 
 pytestmark = pytest.mark.timeout(30)
 FAST = RetryPolicy(initial=0.05, maximum=2.0)

@@ -18,16 +18,10 @@ from xorb_orchestrator.infrastructure.logs import setup_logging
 from xorb_orchestrator.infrastructure.redaction import settings_secrets
 from xorb_orchestrator.shipper.dead_letter import NotADeadLetterFile, replay_lines
 from xorb_orchestrator.shipper.file_follower import FileFollower
+from xorb_orchestrator.shipper.lines import AlertLine, batches, split_alerts
 from xorb_orchestrator.shipper.position import DEAD_LETTER_SUFFIX, STATE_SUFFIX, default_state_path
-from xorb_orchestrator.shipper.sender import (
-    AlertLine,
-    AlertShipper,
-    ItemResult,
-    RetryPolicy,
-    ShipperError,
-    batches,
-    split_alerts,
-)
+from xorb_orchestrator.shipper.results import ItemResult
+from xorb_orchestrator.shipper.sender import AlertShipper, RetryPolicy, ShipperError
 from xorb_orchestrator.sources import SOURCES
 
 log = logging.getLogger("xorb_orchestrator.alerts")

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from xorb_orchestrator.shipper.sender import AlertLine, ItemResult
+from xorb_orchestrator.shipper.lines import AlertLine
+from xorb_orchestrator.shipper.results import ItemResult
 
 # Alerts are small; a longer line is kept in part, enough to tell what it was.
 LINE_KEEP_BYTES = 64 * 1024

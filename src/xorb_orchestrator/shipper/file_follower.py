@@ -40,7 +40,8 @@ from xorb_orchestrator.shipper.position import (
     load_position,
     save_position,
 )
-from xorb_orchestrator.shipper.sender import BatchResult, ItemResult, ShippingStopped
+from xorb_orchestrator.shipper.results import BatchResult, ItemResult
+from xorb_orchestrator.shipper.sender import ShippingStopped
 
 log = logging.getLogger(__name__)
 

@@ -16,18 +16,19 @@ lines the API rejected.
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 
 from xorb_orchestrator import __version__
+from xorb_orchestrator.shipper.lines import clean_line
+from xorb_orchestrator.shipper.results import BatchResult, ItemResult
 
 log = logging.getLogger(__name__)
 
@@ -39,64 +40,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ISOLATE_STATUSES = frozenset({500, 502, 504})
 # Answers to one body that a smaller body may not get: split the batch to find the line at fault.
 SPLIT_STATUSES = frozenset({400, 413})
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """The API's answer for one line of a batch; `index` is the line's position in the batch."""
-
-    index: int
-    status: str  # accepted | rejected | ignored, or failed: the API kept failing on this line alone (5xx)
-    incident_id: str | None = None
-    duplicate: bool = False
-    error: str | None = None  # rejected, failed: why (the API's message)
-    path: str | None = None  # rejected: the JSON path of the bad field
-    reason: str | None = None  # ignored: why
-    http_status: int | None = None  # rejected or failed by the answer to the whole request, not per item
-
-    @property
-    def set_aside(self) -> bool:
-        """Neither delivered nor ignored: the line needs a person (fix it, send it again)."""
-        return self.status in ("rejected", "failed")
-
-
-@dataclass
-class BatchResult:
-    """Every line's final answer, in batch order."""
-
-    results: list[ItemResult] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def accepted(self) -> int:
-        return self.count("accepted")
-
-    @property
-    def rejected(self) -> int:
-        return self.count("rejected")
-
-    @property
-    def ignored(self) -> int:
-        return self.count("ignored")
-
-    @property
-    def failed(self) -> int:
-        return self.count("failed")
-
-    @property
-    def duplicates(self) -> int:
-        return sum(1 for r in self.results if r.status == "accepted" and r.duplicate)
-
-    @property
-    def rejections(self) -> list[ItemResult]:
-        return [r for r in self.results if r.status == "rejected"]
-
-    @property
-    def set_aside(self) -> list[ItemResult]:
-        """The lines rejected or failed, in batch order."""
-        return [r for r in self.results if r.set_aside]
 
 
 class ShipperError(Exception):
@@ -122,15 +65,6 @@ class RetryPolicy:
         """Capped exponential, with jitter so that many senders do not retry in step."""
         ceiling = min(self.maximum, self.initial * 2 ** min(failures, 30))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def clean_line(line: bytes) -> bytes:
-    """One alert as one NDJSON line: no line end, and no CR inside (the API splits lines on CR too).
-
-    A CR can only stand between tokens of valid JSON (inside strings it is escaped), so a space
-    in its place changes nothing; a line that is not JSON is rejected either way.
-    """
-    return line.rstrip(b"\r\n").replace(b"\r", b" ").replace(b"\n", b" ")
 
 
 class AlertShipper:
@@ -349,53 +283,6 @@ class _Tally:
     up_before: bool = False
 
 
-@dataclass(frozen=True)
-class AlertLine:
-    """One alert of a file to send, and where it was in the file ("line 7"; empty for a JSON array's items)."""
-
-    data: bytes
-    where: str = ""
-
-
-def split_alerts(data: bytes) -> list[AlertLine]:
-    """A file's alerts: one JSON object (pretty-printed or not), a JSON array of them, or NDJSON.
-
-    Array items and a lone object are sent re-serialized on one line each; NDJSON lines as they are,
-    so a malformed one reaches the API and comes back rejected with its reason.
-    """
-    if data.lstrip()[:1] in (b"[", b"{"):
-        try:
-            document = json.loads(data)
-        except ValueError:  # not one JSON document: NDJSON (or a broken file, rejected line by line)
-            document = None
-        if isinstance(document, list):
-            return [AlertLine(_compact(item)) for item in document]
-        if isinstance(document, dict):
-            return [AlertLine(_compact(document))]
-    return [
-        AlertLine(line.rstrip(b"\r"), f"line {number}")
-        for number, line in enumerate(data.split(b"\n"), start=1)
-        if line.strip()
-    ]
-
-
-def batches(items: Sequence[AlertLine], max_lines: int = 500, max_bytes: int = 512 * 1024) -> list[list[AlertLine]]:
-    """Consecutive runs of at most `max_lines` lines and (unless one line is larger) `max_bytes` bytes."""
-    out: list[list[AlertLine]] = []
-    size = 0
-    for item in items:
-        if not out or len(out[-1]) >= max_lines or size + len(item.data) + 1 > max_bytes:
-            out.append([])
-            size = 0
-        out[-1].append(item)
-        size += len(item.data) + 1
-    return out
-
-
-def _compact(item: object) -> bytes:
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def _take_final(answered: list[ItemResult], pending: list[int], results: list[ItemResult | None]) -> list[int]:
     """Keep the final answers (at the lines' places in the whole batch); return the lines still to send."""
     left = []
@@ -484,15 +371,4 @@ def _log_retry(problem: str, delay: float) -> None:
     log.warning("%s; retrying in %.1fs", problem, delay)
 
 
-__all__ = [
-    "AlertLine",
-    "AlertShipper",
-    "BatchResult",
-    "ItemResult",
-    "RetryPolicy",
-    "ShipperError",
-    "ShippingStopped",
-    "batches",
-    "clean_line",
-    "split_alerts",
-]
+__all__ = ["AlertShipper", "RetryPolicy", "ShipperError", "ShippingStopped"]
