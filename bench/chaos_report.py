@@ -65,7 +65,8 @@ def analyse(
             view = outcome.views.get(incident_id) if incident_id else None
             if not incident_id or (view is None and incident_id not in outcome.unreadable):
                 lost.append({"alert": good.alert_id, "incident": incident_id or None, "why": "no such incident"})
-            elif view is not None and int(view.get("alert_count") or 0) < 1:
+            elif view is not None and int(view.get("alert_count") or 0) < 1 and not view.get("redelivery_of"):
+                # (a run holding only re-deliveries counts them as duplicates of the incident in redelivery_of)
                 lost.append({"alert": good.alert_id, "incident": incident_id, "why": "incident counts no alert"})
             elif view is not None and int(view.get("alert_count") or 0) > 1:
                 over.append({"alert": good.alert_id, "incident": incident_id, "alert_count": view["alert_count"]})
@@ -116,7 +117,15 @@ def analyse(
         {str(c.incident_id) for c in calls if late.at is not None and c.at >= late.at and c.incident_id in late_ids}
     )
     # Runs beyond the first, outside the late re-deliveries (which are expected to start one).
-    rerun_during = {i: n for i, n in outcome.runs.items() if n > 1 and i in mode_of and i not in late_ids}
+    # A later run that holds only re-deliveries (redelivery_of) did not answer again: not counted.
+    rerun_during = {
+        i: n
+        for i, n in outcome.runs.items()
+        if n > 1 and i in mode_of and i not in late_ids and not (outcome.views.get(i) or {}).get("redelivery_of")
+    }
+    recognised = sum(
+        1 for g in late.alerts if all((outcome.views.get(i) or {}).get("redelivery_of") for i in g.incident_ids if i)
+    )
     wrong_poison = [p for p in poison if p.must_refuse and p.accepted]
     tolerated = [p for p in poison if not p.must_refuse and p.accepted]
     refused = [p for p in poison if p.refusals and not p.accepted]
@@ -154,6 +163,7 @@ def analyse(
         "poison_lines_wrongly_accepted": len(wrong_poison),
         "late_redeliveries": len(late.alerts),
         "late_answered_duplicate": late.answered_duplicate,
+        "late_recognised_by_incident": recognised,
         "late_responses_run_again": len(rerun),
     }
     if lost:
@@ -186,15 +196,16 @@ def analyse(
         f"incident {', '.join(sorted(p.incident_ids))}: {(outcome.views.get(min(p.incident_ids)) or {}).get('status')}"
         for p in tolerated
     ]
+    # Since incidents ask the earlier ones of their key, a re-delivery never answers twice: each is a problem.
     if rerun_during:
-        warnings.append(
+        problems.append(
             f"{len(rerun_during)} incidents ran more than once during the faults (a delivery of their alert reached "
             "Temporal after the incident had closed, and started a new run of the same id: the response ran again "
             f"with the same Idempotency-Key): {dict(list(rerun_during.items())[:5])}"
         )
     if rerun:
         same = [i for i in rerun if i in late.known]
-        warnings.append(
+        problems.append(
             f"{len(rerun)} of {len(late.alerts)} late re-deliveries (an alert sent again with its own id after its "
             f"incident closed and Redis was flushed) ran a response again: {len(same)} re-ran the closed incident "
             "(same Idempotency-Key: the tool dropped it, a receiver ignoring the key would notify twice), "
@@ -272,6 +283,7 @@ ROWS = (
     ("poison lines wrongly accepted", "poison_lines_wrongly_accepted"),
     ("late re-deliveries (after close+flush)", "late_redeliveries"),
     ("  answered as duplicates", "late_answered_duplicate"),
+    ("  recognised by the incident", "late_recognised_by_incident"),
     ("  responses run again", "late_responses_run_again"),
 )
 

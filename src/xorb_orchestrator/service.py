@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions, catalog_of
 from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
 from xorb_orchestrator.activities.incident import IncidentActivities
+from xorb_orchestrator.activities.redelivery import RedeliveryActivities
 from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.api.app import create_app
 from xorb_orchestrator.api.deps import Services
@@ -89,6 +90,7 @@ def build_worker(
     """
     actions = response_actions() if actions is None else actions
     incident = IncidentActivities(settings, cache, action_catalog(actions))
+    redelivery = RedeliveryActivities()
     slots = SlotActivities(client, settings)
     return Worker(
         client,
@@ -99,6 +101,7 @@ def build_worker(
             incident.enrich_incident,
             incident.plan_incident,
             incident.publish_incident,
+            redelivery.recall_deliveries,
             slots.request_slot,
             slots.find_closed,
             # Every response action: a plan or playbook step names one of these by its registered name.

@@ -28,6 +28,7 @@ from xorb_orchestrator.activities.actions.catalog import action_activities, buil
 from xorb_orchestrator.activities.actions.data_helpers import merge
 from xorb_orchestrator.activities.actions.support import ActionDeps
 from xorb_orchestrator.activities.incident import IncidentActivities
+from xorb_orchestrator.activities.redelivery import RedeliveryActivities
 from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.cli.main import app
 from xorb_orchestrator.config import Settings, SettingsError, load_settings
@@ -494,6 +495,7 @@ async def test_incident_runs_registry_actions_on_real_temporal(
                 plan,
                 bookkeeping.enrich_incident,
                 bookkeeping.publish_incident,
+                RedeliveryActivities().recall_deliveries,
                 slots.request_slot,
                 slots.find_closed,
                 *action_activities(builtin_actions(), ActionDeps(settings, http)),

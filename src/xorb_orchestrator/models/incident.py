@@ -58,6 +58,10 @@ class IncidentView(BaseModel):
     rule: str | None = None
     alert_count: int = 0
     duplicate_count: int = 0
+    redelivery_of: list[str] = Field(
+        default_factory=list,
+        description="Earlier incidents whose alerts were delivered here again (counted as duplicates, not answered).",
+    )
     first_seen: datetime
     last_seen: datetime
     created_at: datetime

@@ -27,6 +27,21 @@ class IncidentInput(BaseModel):
     pending_alerts: list[AlertEnvelope] = Field(default_factory=list)
 
 
+class RecallInput(BaseModel):
+    """A new incident's first alerts: were any delivered to an earlier incident of the same key?"""
+
+    incident_id: str
+    run_id: str
+    correlation_key: str
+    fingerprints: list[str]
+
+
+class Recalled(BaseModel):
+    """Fingerprints already delivered, each with the incident that took it."""
+
+    delivered: dict[str, str] = Field(default_factory=dict)
+
+
 class EnrichInput(BaseModel):
     incident_id: str
     observables: list[Observable]

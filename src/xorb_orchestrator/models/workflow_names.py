@@ -16,6 +16,10 @@ RESPONSE_SLOTS_WORKFLOW = "ResponseSlotsWorkflow"
 ADD_ALERT = "add_alert"
 ADD_ALERTS = "add_alerts"
 SLOT_GRANTED = "slot_granted"
+# IncidentWorkflow's query: which of these fingerprints it already holds (asked by a newer incident of its key)
+DELIVERED_QUERY = "delivered"
+# The memo a closed incident leaves: its most recent fingerprints, for the same question once it has closed
+FINGERPRINTS_MEMO = "xorb.fingerprints"
 
 # ResponseSlotsWorkflow's signals
 ACQUIRE_SLOT = "acquire"

@@ -12,7 +12,7 @@ A change to workflow logic that would make a running execution replay differentl
 
 tests/workflows/test_patches.py fails when workflow code uses an id that is not listed here, or a listed one is
 used nowhere.
-Nothing has been released yet, so the list starts empty (the four patches of the first iterations were reset).
+The four patches of the first, unreleased iterations were reset; the list starts again from there.
 """
 
 from __future__ import annotations
@@ -31,4 +31,12 @@ class Patch:
     why: str
 
 
-PATCHES: tuple[Patch, ...] = ()
+REDELIVERY_MEMORY = Patch(
+    id="redelivery-memory",
+    added=date(2026, 12, 6),
+    # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
+    retire_after=date(2027, 1, 6),
+    why="a new incident asks earlier ones of its key about its first alerts, and leaves its fingerprints in a memo",
+)
+
+PATCHES: tuple[Patch, ...] = (REDELIVERY_MEMORY,)

@@ -27,6 +27,14 @@ PUBLISH_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 PUBLISH_TIMEOUT = timedelta(seconds=10)
+# Asking earlier incidents about re-deliveries: a few quick tries, then the alerts count as new.
+RECALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=3,
+    non_retryable_error_types=NON_RETRYABLE,
+)
+RECALL_TIMEOUT = timedelta(seconds=10)
 
 # Response actions talk to outside tools: a bounded number of attempts with backoff; a heartbeat
 # lets Temporal notice a dead worker within seconds instead of waiting for the whole timeout.

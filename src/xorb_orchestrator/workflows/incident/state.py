@@ -15,6 +15,9 @@ MAX_OBSERVABLE_CHARS = 1024  # longer values stay in the alert's raw event, not 
 MAX_TECHNIQUES = 200
 MAX_FINGERPRINTS = 5_000
 MAX_SAMPLES = 5
+# A closed incident's memo keeps its most recent fingerprints (~27 KB) for newer incidents of its key to read.
+MEMO_FINGERPRINTS = 1_000
+MAX_REDELIVERY_SOURCES = 10
 
 
 def open_incident(incident_id: str, key: str, first: AlertEnvelope, now: datetime) -> IncidentView:
@@ -78,3 +81,11 @@ def remember(fingerprints: dict[str, None], fingerprint: str) -> None:
     fingerprints[fingerprint] = None
     while len(fingerprints) > MAX_FINGERPRINTS:
         del fingerprints[next(iter(fingerprints))]
+
+
+def reopen_from(shell: IncidentView, first: AlertEnvelope, now: datetime) -> IncidentView:
+    """An incident that so far held only re-deliveries of earlier ones, opened by its first new alert."""
+    view = open_incident(shell.incident_id, shell.correlation_key, first, now)
+    view.duplicate_count, view.redelivery_of = shell.duplicate_count, shell.redelivery_of
+    view.created_at = shell.created_at
+    return view

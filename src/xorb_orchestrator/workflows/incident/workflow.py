@@ -17,12 +17,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 
 with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.activities.incident import IncidentActivities
+    from xorb_orchestrator.activities.redelivery import RedeliveryActivities
     from xorb_orchestrator.activities.slots import SlotActivities
     from xorb_orchestrator.models.alert import AlertEnvelope
     from xorb_orchestrator.models.ids import slot_coordinator_id
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
-    from xorb_orchestrator.models.search_attributes import SEVERITY_ATTR, STATUS_ATTR
+    from xorb_orchestrator.models.search_attributes import CORRELATION_KEY_ATTR, SEVERITY_ATTR, STATUS_ATTR
     from xorb_orchestrator.models.workflow_io import (
         ActionInput,
         ActionResult,
@@ -30,12 +31,28 @@ with workflow.unsafe.imports_passed_through():
         IncidentInput,
         PlanInput,
         PublishInput,
+        RecallInput,
         SlotRequest,
     )
-    from xorb_orchestrator.models.workflow_names import ADD_ALERT, ADD_ALERTS, INCIDENT_WORKFLOW, SLOT_GRANTED
-    from xorb_orchestrator.workflows import policies
+    from xorb_orchestrator.models.workflow_names import (
+        ADD_ALERT,
+        ADD_ALERTS,
+        DELIVERED_QUERY,
+        FINGERPRINTS_MEMO,
+        INCIDENT_WORKFLOW,
+        SLOT_GRANTED,
+    )
+    from xorb_orchestrator.workflows import patches, policies
     from xorb_orchestrator.workflows.incident.playbook_run import planned_run, run_playbook
-    from xorb_orchestrator.workflows.incident.state import add_alert, observable_keys, open_incident, remember
+    from xorb_orchestrator.workflows.incident.state import (
+        MAX_REDELIVERY_SOURCES,
+        MEMO_FINGERPRINTS,
+        add_alert,
+        observable_keys,
+        open_incident,
+        remember,
+        reopen_from,
+    )
     from xorb_orchestrator.workflows.playbook.actions import failed_attempts
     from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
     from xorb_orchestrator.workflows.waiting import wait_until
@@ -64,6 +81,11 @@ class IncidentWorkflow:
         self._cache_behind = False  # the last cache write failed
         self._observable_keys = observable_keys(request.carried) if request.carried else set()
         self._last_alert_at = workflow.now()
+        # Whether this incident has answered (or is answering) its alerts; an incident whose first alerts were
+        # all re-deliveries of an earlier one answers only once a new alert comes.
+        self._responded = request.carried is not None and request.carried.alert_count > 0
+        self._only_redeliveries = request.carried is not None and request.carried.alert_count == 0
+        self._remembers = False  # set in run(): whether this execution keeps the re-delivery memory (a patch)
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -89,30 +111,97 @@ class IncidentWorkflow:
     def state(self) -> IncidentView | None:
         return self._view
 
+    @workflow.query(name=DELIVERED_QUERY)
+    def delivered(self, fingerprints: list[str]) -> list[str]:
+        """Which of these fingerprints this incident already holds (a newer incident of its key asks)."""
+        return [f for f in fingerprints if f in self._seen]
+
     # --- the run --------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, request: IncidentInput) -> IncidentView:
+        self._remembers = workflow.patched(patches.REDELIVERY_MEMORY.id)
         if self._view is None:
             # Signal-with-start delivers the first alert with the first workflow task.
             if not await wait_until(lambda: bool(self._early), timedelta(minutes=1)):
                 raise ApplicationError("incident started without an alert", non_retryable=True)
-            first = self._early.pop(0)
-            self._view = open_incident(request.incident_id, request.correlation_key, first, workflow.now())
-            self._observable_keys = observable_keys(self._view)
-            remember(self._seen, first.fingerprint)
-            for envelope in self._early:
-                self._record(envelope)
-            self._early.clear()
-            workflow.logger.info("incident opened: %s", self._view.title)
-            await self._publish("started")
-            await self._respond(self._view)
-        await self._linger(request)
+            await self._open(request)
+        while True:
+            if self._response_due():
+                assert self._view is not None
+                await self._respond(self._view)
+            if await self._linger(request):
+                break
         self._close()
+        if self._remembers:
+            # What a newer incident of this key reads once this one has closed (its query then is gone).
+            workflow.upsert_memo({FINGERPRINTS_MEMO: list(self._seen)[-MEMO_FINGERPRINTS:]})
         await self._publish()
+        assert self._view is not None
         return self._view
 
+    async def _open(self, request: IncidentInput) -> None:
+        """Open the incident from its first alerts; those an earlier incident of the key already took (the
+        cache forgot them, or the API answered 503 for an alert Temporal had recorded) only count as duplicates."""
+        early, self._early = self._early, []
+        recalled = await self._recall(request, early) if self._remembers else {}
+        fresh = [e for e in early if e.fingerprint not in recalled]
+        view = open_incident(request.incident_id, request.correlation_key, (fresh or early)[0], workflow.now())
+        self._view = view
+        if not fresh:
+            self._only_redeliveries = True
+            view.alert_count, view.observables, view.techniques, view.samples = 0, [], [], []
+        self._observable_keys = observable_keys(view)
+        for envelope in early:
+            if envelope.fingerprint in recalled:
+                view.duplicate_count += 1
+                remember(self._seen, envelope.fingerprint)
+        view.redelivery_of = list(dict.fromkeys(recalled.values()))[:MAX_REDELIVERY_SOURCES]
+        if fresh:
+            remember(self._seen, fresh[0].fingerprint)
+        for envelope in [*fresh[1:], *self._early]:
+            self._record(envelope)
+        self._early.clear()
+        if fresh:
+            workflow.logger.info("incident opened: %s", view.title)
+            await self._publish("started")
+        else:
+            workflow.logger.info("only re-deliveries of %s so far; waiting for a new alert", view.redelivery_of)
+            await self._publish()
+
+    async def _recall(self, request: IncidentInput, early: list[AlertEnvelope]) -> dict[str, str]:
+        """Of these alerts, those an earlier incident of the same key holds (by fingerprint)."""
+        workflow.upsert_search_attributes([CORRELATION_KEY_ATTR.value_set(request.correlation_key)])
+        ask = RecallInput(
+            incident_id=request.incident_id,
+            run_id=workflow.info().run_id,
+            correlation_key=request.correlation_key,
+            fingerprints=[e.fingerprint for e in early],
+        )
+        try:
+            recalled = await workflow.execute_local_activity_method(
+                RedeliveryActivities.recall_deliveries,
+                ask,
+                start_to_close_timeout=policies.RECALL_TIMEOUT,
+                retry_policy=policies.RECALL_RETRY,
+            )
+        except FailureError as err:
+            if is_cancelled_exception(err):
+                raise
+            # Not knowing is no reason to leave alerts unanswered: they count as new.
+            workflow.logger.warning("could not ask earlier incidents about re-deliveries: %s", _describe(err))
+            return {}
+        return recalled.delivered
+
+    def _response_due(self) -> bool:
+        return not self._responded and self._view is not None and self._view.alert_count > 0
+
     async def _respond(self, view: IncidentView) -> None:
+        if self._only_redeliveries:
+            self._only_redeliveries = False
+            workflow.logger.info("incident opened: %s", view.title)
+            await self._publish("started")
+        self._responded = True
         enrichment = await workflow.execute_activity_method(
             IncidentActivities.enrich_incident,
             EnrichInput(incident_id=view.incident_id, observables=view.observables),
@@ -215,12 +304,14 @@ class IncidentWorkflow:
 
     # --- after the response ---------------------------------------------------------------------
 
-    async def _linger(self, request: IncidentInput) -> None:
+    async def _linger(self, request: IncidentInput) -> bool:
         """Stay open for related alerts until none has come for `linger_seconds` (the correlation
         window), and never before `close_not_before`: an alert whose window id is this incident's
-        must always find it open."""
+        must always find it open. True at closing time; False early when a response became due."""
         quiet = timedelta(seconds=request.linger_seconds)
         while True:
+            if self._response_due():
+                return False
             if self._history_is_long():
                 await self._continue_as_new(request)
             if self._dirty:
@@ -230,7 +321,7 @@ class IncidentWorkflow:
                 continue
             remaining = self._close_at() - workflow.now()
             if remaining <= timedelta(0):
-                return
+                return True
             if self._cache_behind:
                 if not await wait_until(lambda: self._dirty, min(remaining, CACHE_RETRY_INTERVAL)):
                     self._dirty = True  # time to try the cache again
@@ -250,7 +341,7 @@ class IncidentWorkflow:
         view = self._view
         assert view is not None
         view.closed_at = view.accepts_alerts_until = workflow.now()
-        if view.status is IncidentStatus.COMPLETED:
+        if view.status is IncidentStatus.COMPLETED or view.alert_count == 0:
             self._set_status(IncidentStatus.CLOSED)
 
     def _history_is_long(self) -> bool:
@@ -278,6 +369,12 @@ class IncidentWorkflow:
         assert self._view is not None
         if envelope.fingerprint in self._seen:
             self._view.duplicate_count += 1
+        elif self._view.alert_count == 0:
+            # The first new alert of an incident that held only re-deliveries: it opens the incident for real.
+            self._view = reopen_from(self._view, envelope, workflow.now())
+            self._observable_keys = observable_keys(self._view)
+            remember(self._seen, envelope.fingerprint)
+            self._last_alert_at = workflow.now()
         else:
             add_alert(self._view, envelope, workflow.now(), self._observable_keys)
             remember(self._seen, envelope.fingerprint)
