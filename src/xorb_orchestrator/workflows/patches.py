@@ -39,4 +39,12 @@ REDELIVERY_MEMORY = Patch(
     why="a new incident asks earlier ones of its key about its first alerts, and leaves its fingerprints in a memo",
 )
 
-PATCHES: tuple[Patch, ...] = (REDELIVERY_MEMORY,)
+APPROVAL_OUTCOME_STATUS = Patch(
+    id="approval-outcome-status",
+    added=date(2026, 12, 6),
+    # Playbook runs wait for approvals at most their rounds' timeouts (hours to days); a month is ample.
+    retire_after=date(2027, 1, 6),
+    why="an approval step that was not approved reads `denied` or `timed_out` instead of `failed`",
+)
+
+PATCHES: tuple[Patch, ...] = (REDELIVERY_MEMORY, APPROVAL_OUTCOME_STATUS)

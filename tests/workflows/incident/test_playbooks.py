@@ -260,7 +260,7 @@ async def test_silence_takes_the_approval_timeout_path(stack: ToolStack) -> None
     run = done["playbook_run"]
     assert run["status"] == "completed"
     approve = next(s for s in run["steps"] if s["id"] == "approve-contain")
-    assert (approve["status"], approve["error"]) == ("failed", "no decision within 4s: denied")
+    assert (approve["status"], approve["error"]) == ("timed_out", "no decision within 4s: denied")
     assert next(s for s in run["steps"] if s["id"] == "act")["decision"] == "else"
     assert [s[0] for s in step_ids(done)][-1] == "tell-not-contained"
     assert containment_calls(stack, set(hosts)) == []  # nothing was contained

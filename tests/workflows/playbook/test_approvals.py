@@ -115,7 +115,7 @@ async def test_a_denial_fails_the_step_and_on_failure_decides(runner: Runner, we
     assert receipt.outcome == "denied"
     result = await asyncio.wait_for(handle.result(), timeout=20)
     assert result.status is RunStatus.COMPLETED  # the goto took the other path
-    assert (result.steps[0].status, result.steps[0].error) == (StepStatus.FAILED, "denied by bob: production host")
+    assert (result.steps[0].status, result.steps[0].error) == (StepStatus.DENIED, "denied by bob: production host")
     assert texts(webhook_sink) == ["approved=false denied by bob: production host"]  # never "isolating"
 
 
@@ -158,6 +158,7 @@ async def test_no_decision_takes_the_timeout_path(skipping: Runner, webhook_sink
     result = await skipping.run(TWO_OF)  # nobody answers: 30 minutes pass in an instant
     assert result.status is RunStatus.COMPLETED
     assert result.steps[0].error == "no decision within 30m: denied"
+    assert result.steps[0].status is StepStatus.TIMED_OUT  # not a broken step: nobody answered
     assert texts(webhook_sink) == ["approved=false no decision within 30m: denied"]
 
 

@@ -29,6 +29,7 @@ class PendingApproval:
     request: ApprovalRequest
     outcome: Outcome = "pending"
     reason: str = ""
+    timed_out: bool = False  # nobody decided in time; on_timeout chose the outcome
 
     @property
     def approvers(self) -> list[str]:
@@ -112,6 +113,7 @@ class ApprovalDesk:
                     pending.outcome, pending.reason = "approved", f"no decision within {waited}: approved by default"
                 elif group.on_timeout is OnTimeout.DENY:
                     pending.outcome, pending.reason = "denied", f"no decision within {waited}: denied"
+                    pending.timed_out = True
                 else:
                     workflow.logger.info("approval %s escalated after %s", step.id, waited)
             return pending

@@ -47,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         render_value,
         resolve_inputs,
     )
+    from xorb_orchestrator.playbook.step_status import FAILURES
+    from xorb_orchestrator.workflows import patches
     from xorb_orchestrator.workflows.playbook import concurrency
     from xorb_orchestrator.workflows.playbook.actions import (
         call_action,
@@ -54,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
         failed_attempts,
         temporal_retry,
     )
-    from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk
+    from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk, PendingApproval
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger
     from xorb_orchestrator.workflows.playbook.scheduler import (
         Cursor,
@@ -179,7 +181,7 @@ class StepRunner:
             # An activity that completed while its cancellation was in flight returns normally, swallowing the
             # cancellation; the step counts as completed (its undo will run) and the cancellation goes on here.
             raise asyncio.CancelledError
-        if state.status is StepStatus.FAILED:
+        if state.status in FAILURES:
             return Failed(step.id, state.error or "failed")
         return Jump(jump) if jump else Done()
 
@@ -330,7 +332,7 @@ class StepRunner:
         record.votes, record.decision = pending.request.votes, pending.outcome
         approved = pending.outcome == "approved"
         state = StepState(
-            status=StepStatus.COMPLETED if approved else StepStatus.FAILED,
+            status=StepStatus.COMPLETED if approved else _refusal(pending),
             approved=approved,
             approvers=pending.approvers,
             error=None if approved else pending.reason,
@@ -375,6 +377,14 @@ class StepRunner:
         for undo in result.pending_undo:  # a later failure here undoes the child's steps too
             self.ledger.push(undo)
         return StepState(status=StepStatus.COMPLETED, result=result.states), None
+
+
+def _refusal(pending: PendingApproval) -> StepStatus:
+    """A `no`: `timed_out` when nobody decided in time, `denied` when someone said no. Runs started before the
+    patch keep `failed` (a playbook's conditions may read the status, and a replay must decide alike)."""
+    if not workflow.patched(patches.APPROVAL_OUTCOME_STATUS.id):
+        return StepStatus.FAILED
+    return StepStatus.TIMED_OUT if pending.timed_out else StepStatus.DENIED
 
 
 def _cancel_requested() -> bool:
