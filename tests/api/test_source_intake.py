@@ -127,6 +127,7 @@ EXAMPLES: dict[str, tuple[str, list[tuple[str, str, str | None]], list[str]]] = 
             ("hostname", "WKS-FIN-07", None),
             ("user", "j.doe", None),
             ("file_hash", "de96a6e69944335375dc1ac238336066889d9ffc7d73628ef4fe1b1b160ab32c", None),
+            ("ip", "10.30.4.77", None),
             ("process", "powershell.exe", None),
         ],
         ["T1059", "T1059.001", "T1566", "T1566.001"],
@@ -135,7 +136,7 @@ EXAMPLES: dict[str, tuple[str, list[tuple[str, str, str | None]], list[str]]] = 
         "high",
         [
             ("ip", "203.0.113.200", "dest"),
-            ("hostname", "relay.sync-cloud.example", "dest"),
+            ("domain", "relay.sync-cloud.example", "dest"),
             ("ip", "10.20.0.31", "src"),
             ("hostname", "web-01.corp.example", None),
             ("user", "www-data", None),

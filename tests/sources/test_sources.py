@@ -235,13 +235,14 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "rule_id": "a624863f-a70d-417f-a7d2-7a404638d47f",
         "rule_name": "Suspicious PowerShell Spawned by Office Application",
         "event_id": "8c2f4b1d9e7a6053a1c4e8f2b7d90316e5a4c2b1f0e9d8c7b6a5f4e3d2c1b0a9",
-        "time": at("2024-06-03T08:41:17.552+00:00"),
+        "time": at("2024-06-03T08:40:59.118+00:00"),  # kibana.alert.original_time, not when the rule ran
         "techniques": ["T1059", "T1059.001", "T1566", "T1566.001"],
         "categories": ["Domain: Endpoint", "OS: Windows", "Tactic: Execution"],
         "observables": [
             ("hostname", "WKS-FIN-07", None),
             ("user", "j.doe", None),
             ("file_hash", "de96a6e69944335375dc1ac238336066889d9ffc7d73628ef4fe1b1b160ab32c", None),
+            ("ip", "10.30.4.77", None),  # host.ip, without its link-local address
             ("process", "powershell.exe", None),
         ],
     },
@@ -281,7 +282,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "severity": Severity.MEDIUM,
         "rule": "5c895b4f-9133-4e68-9e23-59902175355c",
         "event_id": "MdLp4uQwBzZk5Q0o++++++7a",
-        "time": at("2021-11-02T16:20:11.700+00:00"),
+        "time": at("2021-11-02T16:19:58+00:00"),  # signal.original_time
         "techniques": ["T1218", "T1218.011"],
         "observables": [
             ("ip", "10.30.4.12", "src"),
@@ -305,7 +306,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "categories": ["Command and Control", "Threat Intel Match"],
         "observables": [
             ("ip", "203.0.113.200", "dest"),
-            ("hostname", "relay.sync-cloud.example", "dest"),
+            ("domain", "relay.sync-cloud.example", "dest"),  # the C2 host at a public address: not ours
             ("ip", "10.20.0.31", "src"),
             ("hostname", "web-01.corp.example", None),
             ("user", "www-data", None),
@@ -469,9 +470,16 @@ MALFORMED: list[tuple[str, str, Edit, str, str]] = [
         "$._source.kibana.alert.severity",
         "is required",
     ),
-    ("ecs", "example", _set(["@timestamp"], "now"), "$['@timestamp']", "not a timestamp"),
+    ("ecs", "network_flat", _set(["@timestamp"], "now"), "$['@timestamp']", "not a timestamp"),
+    (
+        "ecs",
+        "example",
+        _set(["kibana.alert.original_time"], "now"),
+        "$['kibana.alert.original_time']",
+        "not a timestamp",
+    ),
     ("ocsf", "example", _drop(["class_uid"]), "$.class_uid", "is required"),
-    ("ocsf", "example", _set(["class_uid"], 3002), "$.class_uid", "2004"),
+    ("ocsf", "example", _set(["class_uid"], "Detection Finding"), "$.class_uid", "2004"),
     ("ocsf", "example", _drop(["severity_id"]), "$.severity_id", "is required"),
     ("ocsf", "example", _set(["severity_id"], 7), "$.severity_id", "0-6"),
     ("ocsf", "other_severity", _drop(["finding_info", "title"]), "$.finding_info.title", "is required"),

@@ -192,6 +192,24 @@ def _is_ip(item: str | int) -> bool:
     return True
 
 
+def split_address(item: Any) -> tuple[Any, str | None]:
+    """`(ip, port)` of an address written `1.2.3.4:80` or `[2001:db8::1]:80`; anything else as `(item, None)`.
+
+    Some decoders keep the port on the address; whole, the value is no IP and would be dropped.
+    A bare IPv6 address has colons too, so only what is not an IP on its own is split.
+    """
+    if not isinstance(item, str) or _is_ip(item):
+        return item, None
+    address, colon, port = item.strip().rpartition(":")
+    if not colon or not port.isdigit():
+        return item, None
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    if not _is_ip(address) or (":" in address) != item.strip().startswith("["):
+        return item, None
+    return address, port
+
+
 class ObservableSet:
     """Observables in the order found, without duplicates. Invalid values are skipped, not fatal:
     one malformed hash must not cost the SOC the alert and its other observables.

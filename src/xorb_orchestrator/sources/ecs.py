@@ -8,10 +8,15 @@ read as a fallback.
 Severity: `kibana.alert.severity` (low, medium, high, critical) maps to the OCSF label of the same
 name. Without it, `kibana.alert.risk_score` (0-100) is banded as Elastic bands it:
 0-21 low (2), 22-47 medium (3), 48-73 high (4), 74-100 critical (5).
+
+Time: `kibana.alert.original_time` (`signal.original_time` in 7.x), when the matched event happened;
+`@timestamp` is when the rule ran, minutes to hours later for a rule with a look-back, and is used only
+without it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from xorb_orchestrator.models.alert import Alert
@@ -62,7 +67,7 @@ def parse(event: dict[str, Any]) -> Alert:
         rule_id=rule_id,
         rule_name=title,
         event_id=event_id or text(event.get("_id"), RULE_MAX),
-        time=parse_time(first(doc, "@timestamp", base=base)),
+        time=parse_time(first(doc, "kibana.alert.original_time", "signal.original_time", "@timestamp", base=base)),
         observables=_observables(doc),
         techniques=_techniques(value(doc, "kibana.alert.rule.threat", "signal.rule.threat", base=base)),
         categories=texts(value(doc, "kibana.alert.rule.tags", "signal.rule.tags", base=base)),
@@ -114,6 +119,8 @@ _FIELDS: list[tuple[str, T, str | None]] = [
     ("file.hash.sha1", T.FILE_HASH, None),
     ("file.hash.md5", T.FILE_HASH, None),
     ("process.hash.sha256", T.FILE_HASH, None),
+    ("process.hash.sha1", T.FILE_HASH, None),
+    ("process.hash.md5", T.FILE_HASH, None),
 ]
 
 
@@ -121,6 +128,21 @@ def _observables(doc: dict[str, Any]) -> list[Observable]:
     obs = ObservableSet()
     for name, kind, role in _FIELDS:
         obs.add_field(doc, name, kind, role)
+    obs.add(T.IP, _host_ips(value(doc, "host.ip")))
     # One process observable: its name, which is what EDR actions and analysts pivot on.
     obs.add(T.PROCESS, value(doc, "process.name", "process.executable"))
     return obs.to_list()
+
+
+def _host_ips(items: Any) -> list[Any]:
+    """The host's addresses, without link-local and loopback ones: every host has those, so they name
+    none (Beats list each interface's fe80:: address)."""
+    out: list[Any] = []
+    for item in as_list(items):
+        try:
+            address = ipaddress.ip_address(str(item).strip())
+        except ValueError:
+            continue
+        if not (address.is_link_local or address.is_loopback):
+            out.append(item)
+    return out

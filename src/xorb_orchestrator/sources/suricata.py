@@ -32,10 +32,14 @@ from xorb_orchestrator.sources.common import (
     value,
 )
 from xorb_orchestrator.sources.errors import AlertFormatError
+from xorb_orchestrator.sources.server_side import server_side
 
 SOURCE = "suricata"
 PRODUCT = "Suricata"
 SEVERITY = {1: Severity.HIGH, 2: Severity.MEDIUM, 3: Severity.LOW}
+# Rule-metadata keys that carry ATT&CK ids: ET Open writes `mitre_technique_id` (and sub-techniques
+# there or in `mitre_subtechnique_id`); other rule sets `mitre_attack` or `mitre_technique`.
+ATTACK_METADATA_KEYS = frozenset({"mitre_technique_id", "mitre_subtechnique_id", "mitre_technique", "mitre_attack"})
 
 
 def parse(event: dict[str, Any]) -> Alert | None:
@@ -47,7 +51,6 @@ def parse(event: dict[str, Any]) -> Alert | None:
     title = require_text(event, "alert.signature")
     severity = _severity(find(event, "alert.severity"))
     sid = text(value(event, "alert.signature_id"), RULE_MAX)
-    metadata = as_dict(value(event, "alert.metadata"))
     return Alert(
         source=SOURCE,
         product=PRODUCT,
@@ -59,7 +62,7 @@ def parse(event: dict[str, Any]) -> Alert | None:
         event_id=_event_id(event, sid),
         time=parse_time(find(event, "timestamp")),
         observables=_observables(event),
-        techniques=techniques(as_list(metadata.get("mitre_technique_id"))),
+        techniques=rule_techniques(value(event, "alert.metadata")),
         categories=texts(value(event, "alert.category")),
         raw=event,
     )
@@ -83,31 +86,50 @@ def _event_id(event: dict[str, Any], sid: str | None) -> str | None:
     return f"{flow_id}:{timestamp}:{gid}:{sid}"
 
 
+def rule_techniques(metadata: Any) -> list[str]:
+    """ATT&CK technique ids from a rule's `metadata`, under any of the keys rule sets use."""
+    ids = [
+        item
+        for key, items in as_dict(metadata).items()
+        if str(key).lower() in ATTACK_METADATA_KEYS
+        for item in as_list(items)
+    ]
+    return techniques(ids)
+
+
 def _observables(event: dict[str, Any]) -> list[Observable]:
     obs = ObservableSet()
-    obs.add(T.IP, event.get("src_ip"), "src")
-    obs.add(T.IP, event.get("dest_ip"), "dest")
-    # Only the server's port: the client's is ephemeral and would only split and bloat incidents.
-    # A to_client alert (a response, a download) has the server on the source side.
-    if event.get("direction") == "to_client":
-        obs.add(T.PORT, event.get("src_port"), "src")
-    else:
-        obs.add(T.PORT, event.get("dest_port"), "dest")
+    add_endpoints(obs, event)
+    add_app_layer(obs, event)
+    return obs.to_list()
 
-    http = as_dict(event.get("http"))
+
+def add_endpoints(obs: ObservableSet, eve: dict[str, Any]) -> None:
+    """The packet's IPs with their side, and the server's port (on whichever side the server is).
+
+    Only the server's port: the client's is ephemeral and would only split and bloat incidents.
+    """
+    obs.add(T.IP, eve.get("src_ip"), "src")
+    obs.add(T.IP, eve.get("dest_ip"), "dest")
+    side = server_side(eve)
+    obs.add(T.PORT, eve.get(f"{side}_port"), side)
+
+
+def add_app_layer(obs: ObservableSet, eve: dict[str, Any]) -> None:
+    """Domains, URLs and file hashes from the app-layer records an alert carries (http, dns, tls, fileinfo)."""
+    http = as_dict(eve.get("http"))
     obs.add(T.DOMAIN, http.get("hostname"))
     obs.add(T.URL, _http_url(http))
-    dns = as_dict(event.get("dns"))
+    dns = as_dict(eve.get("dns"))
     # EVE has written DNS three ways over the versions: flat (v1), `query` list (v2), `queries` (v3).
     obs.add(T.DOMAIN, dns.get("rrname"))
     for key in ("query", "queries"):
         for item in as_list(dns.get(key)):
             obs.add(T.DOMAIN, as_dict(item).get("rrname"))
-    obs.add(T.DOMAIN, as_dict(event.get("tls")).get("sni"))
-    fileinfo = as_dict(event.get("fileinfo"))
+    obs.add(T.DOMAIN, as_dict(eve.get("tls")).get("sni"))
+    fileinfo = as_dict(eve.get("fileinfo"))
     for digest in ("sha256", "sha1", "md5"):
         obs.add(T.FILE_HASH, fileinfo.get(digest))
-    return obs.to_list()
 
 
 def _http_url(http: dict[str, Any]) -> str | None:

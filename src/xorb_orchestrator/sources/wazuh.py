@@ -6,6 +6,11 @@ scale, which Wazuh documents as "no action" / "successful or authorized events",
 
     level  0-3  → informational (1)    level 7-11  → medium (3)      level 15 → critical (5)
     level  4-6  → low (2)              level 12-14 → high (4)
+
+Network fields come in two spellings: Wazuh's decoders write `data.srcip` / `data.dstip` (sometimes
+as `ip:port`), while its Suricata integration (the JSON decoder on `eve.json`) keeps EVE's own names
+under `data` (`data.src_ip`, `data.dest_port`, `data.http.hostname`, `data.alert.signature_id` ...).
+Both are read; the EVE part the same way the `suricata` adapter reads it.
 """
 
 from __future__ import annotations
@@ -20,17 +25,20 @@ from xorb_orchestrator.sources.common import (
     RULE_MAX,
     Found,
     ObservableSet,
+    as_dict,
     as_int,
     as_list,
     find,
     parse_time,
     require_text,
+    split_address,
     techniques,
     text,
     texts,
     value,
 )
 from xorb_orchestrator.sources.errors import AlertFormatError
+from xorb_orchestrator.sources.suricata import add_app_layer, add_endpoints, rule_techniques
 
 SOURCE = "wazuh"
 PRODUCT = "Wazuh"
@@ -66,8 +74,8 @@ def parse(event: dict[str, Any]) -> Alert:
         event_id=text(event.get("id"), RULE_MAX),
         time=parse_time(find(event, "timestamp")),
         observables=_observables(event),
-        techniques=techniques(as_list(value(event, "rule.mitre.id"))),
-        categories=texts(value(event, "rule.groups")),
+        techniques=_techniques(event),
+        categories=texts(as_list(value(event, "rule.groups")) + as_list(value(event, "data.alert.category"))),
         raw=event,
     )
 
@@ -81,11 +89,15 @@ def _severity(hit: Found | None) -> Severity:
     return level_to_severity(level)
 
 
-# Decoded fields under `data` (the names Wazuh's decoders use), and what each is.
+def _techniques(event: dict[str, Any]) -> list[str]:
+    # A Suricata alert's rule may tag ATT&CK ids that Wazuh's pass-through rule (86601) does not.
+    ids = as_list(value(event, "rule.mitre.id")) + rule_techniques(value(event, "data.alert.metadata"))
+    return techniques(ids)
+
+
+# Decoded fields under `data` (the names Wazuh's decoders use), and what each is. The addresses
+# (`srcip`, `dstip`, their ports) are read apart: see _add_decoded_endpoints.
 _DATA_FIELDS: list[tuple[str, T, str | None]] = [
-    ("srcip", T.IP, "src"),
-    ("dstip", T.IP, "dest"),
-    ("dstport", T.PORT, "dest"),
     ("srcuser", T.USER, "src"),
     ("dstuser", T.USER, "dest"),
     ("url", T.URL, None),  # only when absolute; web access logs decode just the path
@@ -99,11 +111,30 @@ _DATA_FIELDS: list[tuple[str, T, str | None]] = [
 
 def _observables(event: dict[str, Any]) -> list[Observable]:
     obs = ObservableSet()
+    data = as_dict(event.get("data"))
+    _add_decoded_endpoints(obs, data)
+    # Wazuh's Suricata integration: the EVE alert as decoded JSON.
+    add_endpoints(obs, data)
+    add_app_layer(obs, data)
     for name, kind, role in _DATA_FIELDS:
-        obs.add_field(event, f"data.{name}", kind, role)
+        obs.add_field(data, name, kind, role)
     # The agent is the host the alert is about (or the manager itself, agent 000).
     obs.add_field(event, "agent.name", T.HOSTNAME)
     obs.add_field(event, "agent.ip", T.IP)
     for digest in ("sha256", "sha1", "md5"):
         obs.add_field(event, f"syscheck.{digest}_after", T.FILE_HASH)
     return obs.to_list()
+
+
+def _add_decoded_endpoints(obs: ObservableSet, data: dict[str, Any]) -> None:
+    """`srcip` / `dstip` (whole, or `ip:port` as the snort and some firewall decoders write them) and
+    `srcport` / `dstport`, in EVE's shape so that the server's port is chosen the same way."""
+    src_ip, src_port = split_address(value(data, "srcip"))
+    dest_ip, dest_port = split_address(value(data, "dstip"))
+    endpoints = {
+        "src_ip": src_ip,
+        "src_port": value(data, "srcport") or src_port,
+        "dest_ip": dest_ip,
+        "dest_port": value(data, "dstport") or dest_port,
+    }
+    add_endpoints(obs, endpoints)
