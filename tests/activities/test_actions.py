@@ -62,7 +62,8 @@ class ToolServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else None
+                json_sent = "json" in self.headers.get("content-type", "")
+                body = (json.loads(raw) if json_sent else raw.decode()) if raw else None
                 server.calls.append(
                     {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body}
                 )
@@ -337,6 +338,19 @@ async def test_http_request_post_with_json_and_expected_status(tool: ToolServer,
     error = await action_fails(deps, "http.request", {**args, "url": tool.url("/ok")})
     assert error.type == "ActionRejected" and error.non_retryable
     assert "answered 200 (expected 201)" in error.message
+
+
+async def test_http_request_sends_a_text_body_as_written(tool: ToolServer, http: httpx.AsyncClient) -> None:
+    """Form data, XML, plain text (CACAO http-api content that is not JSON): the bytes and type as given."""
+    deps = ActionDeps(settings_for(XORB_HTTP_ALLOWED_HOSTS=f"127.0.0.1:{tool.port}"), http)
+    form = {"method": "POST", "url": tool.url("/ok"), "body_text": "ip=203.0.113.10&action=block"}
+    form["headers"] = {"Content-Type": "application/x-www-form-urlencoded"}
+    await run_action(deps, "http.request", form)
+    await run_action(deps, "http.request", {"method": "POST", "url": tool.url("/ok"), "body_text": "block ü"})
+    first, second = tool.calls
+    assert first["body"] == "ip=203.0.113.10&action=block"
+    assert first["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
+    assert second["body"] == "block ü" and second["headers"]["Content-Type"] == "text/plain; charset=utf-8"
 
 
 async def test_http_request_refuses_hosts_not_allowed(tool: ToolServer, http: httpx.AsyncClient) -> None:

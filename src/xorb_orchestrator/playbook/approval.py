@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints, field_validator
 
 from xorb_orchestrator.playbook.durations import Duration
-from xorb_orchestrator.playbook.metadata import Strict
+from xorb_orchestrator.playbook.metadata import IDENTIFIER_PATTERN, Strict
 
 MAX_APPROVERS_REQUIRED = 20
 MAX_ESCALATIONS = 3
+MAX_OUTPUTS = 20
+
+OutputName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 
 
 class OnTimeout(StrEnum):
@@ -54,3 +58,18 @@ class Approval(ApprovalGroup):
     """A human decision. Denied (or timed out with deny): the step fails, and its on_failure decides what follows."""
 
     message: str = Field("", description="What the approvers are asked; a template (${{ ... }} pieces are filled in).")
+    outputs: list[OutputName] = Field(
+        default_factory=list,
+        max_length=MAX_OUTPUTS,
+        description="Values the person who approves gives with the approval (names: letters, digits and '_'); "
+        "they become steps.<id>.result.<name>. Needs required: 1 and no on_timeout: approve in any round, so "
+        "that exactly one person gives them.",
+    )
+
+    @field_validator("outputs")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        twice = sorted({name for name in value if value.count(name) > 1})
+        if twice:
+            raise ValueError(f"'{twice[0]}' is listed twice")
+        return value

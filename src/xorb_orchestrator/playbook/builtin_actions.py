@@ -11,7 +11,7 @@ import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionCatalog, ActionSpec
 
@@ -41,6 +41,7 @@ NOTIFY_WEBHOOK = ActionSpec(
 # --- http.request ---------------------------------------------------------------------------------------------
 
 READ_ONLY_METHODS = ("GET", "HEAD")
+MAX_BODY_TEXT = 64 * 1024  # characters: the arguments are kept in Temporal's history
 SET_BY_US = ("host", "content-length", "transfer-encoding", "connection")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -50,6 +51,12 @@ class HttpRequestArgs(ActionArgs):
     url: str = Field(max_length=2048, description="http(s) URL; its host must be in XORB_HTTP_ALLOWED_HOSTS.")
     headers: dict[str, str] = Field(default_factory=dict, max_length=50, description="Request headers.")
     json_body: Any = Field(None, alias="json", description="JSON request body.")
+    body_text: str | None = Field(
+        None,
+        max_length=MAX_BODY_TEXT,
+        description="A request body sent as written (UTF-8), with the Content-Type given in `headers` "
+        "(default text/plain; charset=utf-8): form data, XML, plain text. Not with `json`.",
+    )
     expected_status: list[int] = Field(
         default_factory=list,
         max_length=20,
@@ -95,6 +102,12 @@ class HttpRequestArgs(ActionArgs):
             if not 100 <= status <= 599:
                 raise ValueError(f"{status} is not an HTTP status code")
         return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequestArgs:
+        if self.json_body is not None and self.body_text is not None:
+            raise ValueError("give json or body_text, not both")
+        return self
 
     def mutating(self) -> bool:
         return self.method not in READ_ONLY_METHODS

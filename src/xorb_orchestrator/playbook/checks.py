@@ -40,6 +40,21 @@ def approval_problems(approval: Approval) -> Problems:
             problems.append((f"{prefix}.escalate", message))
     if len(rounds) - 1 > MAX_ESCALATIONS:
         problems.append(("approval" + ".escalate" * (MAX_ESCALATIONS + 1), f"at most {MAX_ESCALATIONS} escalations"))
+    return problems + _output_problems(approval)
+
+
+def _output_problems(approval: Approval) -> Problems:
+    """Outputs are given by the one person who approves: never by N of M people, never by a timeout."""
+    if not approval.outputs:
+        return []
+    problems: Problems = []
+    for depth, group in enumerate(approval.rounds()):
+        prefix = "approval" + ".escalate" * depth
+        if group.required != 1:
+            problems.append((f"{prefix}.required", "an approval with outputs needs required: 1 (whose values?)"))
+        if group.on_timeout is OnTimeout.APPROVE:
+            message = "an approval with outputs cannot approve on timeout: nobody would give the values"
+            problems.append((f"{prefix}.on_timeout", message))
     return problems
 
 

@@ -82,6 +82,8 @@ class HttpRequestActivities:
         if not any(name.lower() == "idempotency-key" for name in headers):
             # Keyed by workflow id + step id (not run id): a retried POST can be recognised by the receiver.
             headers["Idempotency-Key"] = f"{request.incident_id}/{request.step.id}"
+        if args.body_text is not None and not any(name.lower() == "content-type" for name in headers):
+            headers["Content-Type"] = "text/plain; charset=utf-8"  # httpx sets none for raw content
         async with action_attempt(ACTION, request):
             status, kept, body, truncated = await self._call(args, headers)
         if not args.succeeded(status):
@@ -100,7 +102,10 @@ class HttpRequestActivities:
                     args.method,
                     args.url,
                     headers=headers,
-                    json=args.json_body,
+                    # A text body (form data, XML ...) goes as written; else JSON (or none).
+                    **(
+                        {"content": args.body_text.encode()} if args.body_text is not None else {"json": args.json_body}
+                    ),
                     timeout=args.timeout,
                     follow_redirects=False,
                 ) as response:

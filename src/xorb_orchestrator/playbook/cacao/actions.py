@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from xorb_orchestrator.playbook.cacao.commands import CommandError, http_action, manual_approval, milliseconds
 from xorb_orchestrator.playbook.cacao.failures import CONTINUE
-from xorb_orchestrator.playbook.cacao.models import ActionStep, ManualCommand, PlaybookActionStep
+from xorb_orchestrator.playbook.cacao.models import ActionStep, ManualCommand, PlaybookActionStep, Variable
 from xorb_orchestrator.playbook.cacao.native import describe
 from xorb_orchestrator.playbook.cacao.variables import (
     Assignment,
     Scope,
     VariableError,
     input_name,
+    output_reference,
     step_reference,
+    valid_input_name,
 )
 
 if TYPE_CHECKING:
@@ -24,13 +26,18 @@ if TYPE_CHECKING:
 def action_steps(
     walk: Walk, step_id: str, step: ActionStep, scope: Scope, suffix: str, policy: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """One native step per command; the step's out_args are assigned the last command's result."""
+    """One native step per command; the step's out_args are assigned the last command's result (an HTTP
+    response body, or the values the person gives with a manual command's approval)."""
+    manual = isinstance(step.commands[-1], ManualCommand)
+    out_args = _out_args(walk, step_id, step, scope, manual)
     emitted: list[dict[str, Any]] = []
     for index, command in enumerate(step.commands):
         native_id = walk.ids.make(step_id, suffix if index == 0 else f"{suffix}-c{index + 1}")
         try:
             if isinstance(command, ManualCommand):
-                body = manual_approval(walk.playbook, step, index, walk.variables, scope)
+                last = index == len(step.commands) - 1
+                outputs = {output: description for _, output, description in out_args} if last else {}
+                body = manual_approval(walk.playbook, step, index, walk.variables, scope, outputs)
             else:
                 body = http_action(walk.playbook, step, index, walk.variables, scope)
                 body["retry"] = {"max_attempts": 1}  # CACAO has no retries: a command runs once
@@ -48,16 +55,32 @@ def action_steps(
         emitted.append(native)
     _check_in_args(walk, step_id, step.in_args)
     if emitted:
-        last = step.commands[-1]
-        for index, name in enumerate(step.out_args):
-            field = f"out_args[{index}]"
-            if isinstance(last, ManualCommand):
-                walk.error("a manual command records a decision, not a value: out_args is not supported", step_id,
-                           field)  # fmt: skip
-            elif _assignable(walk, step_id, field, name, scope):
-                value = f"{step_reference(emitted[-1]['id'])}.result.body"
-                scope.assignments.append(Assignment(name, emitted[-1]["id"], value, sure=policy != CONTINUE))
+        last_id = emitted[-1]["id"]
+        for variable, output, _ in out_args:
+            value = output_reference(last_id, output) if manual else f"{step_reference(last_id)}.result.body"
+            scope.assignments.append(Assignment(variable, last_id, value, sure=policy != CONTINUE))
     return emitted
+
+
+def _out_args(walk: Walk, step_id: str, step: ActionStep, scope: Scope, manual: bool) -> list[tuple[str, str, str]]:
+    """(variable, approval output name, description) of each out_arg that can be assigned; the others are errors.
+
+    After a manual command the person gives the values, each asked by the variable's name as a native name.
+    """
+    found: list[tuple[str, str, str]] = []
+    for index, name in enumerate(step.out_args):
+        field = f"out_args[{index}]"
+        declaration = _assignable(walk, step_id, field, name, scope)
+        if declaration is None:
+            continue
+        output = input_name(name)
+        if manual and not valid_input_name(output):
+            walk.error(f"'{name}' is too long to be asked in an approval (at most 64 characters)", step_id, field)
+        elif manual and any(output == other for _, other, _ in found):
+            walk.error(f"'{name}' would be asked as '{output}', like another out_arg", step_id, field)
+        else:
+            found.append((name, output, declaration.description))
+    return found
 
 
 def playbook_action_step(
@@ -94,12 +117,13 @@ def _check_in_args(walk: Walk, step_id: str, names: list[str]) -> None:
             walk.error(walk.variables.unknown_message(name), step_id, f"in_args[{index}]")
 
 
-def _assignable(walk: Walk, step_id: str, field: str, name: str, scope: Scope) -> bool:
+def _assignable(walk: Walk, step_id: str, field: str, name: str, scope: Scope) -> Variable | None:
+    """The declaration of a variable a step may assign, or None (and an error)."""
     declaration = walk.variables.declaration(name, scope)
     if declaration is None:
         walk.error(walk.variables.unknown_message(name), step_id, field)
-        return False
+        return None
     if declaration.constant:
         walk.error(f"variable '{name}' is a constant", step_id, field)
-        return False
-    return True
+        return None
+    return declaration

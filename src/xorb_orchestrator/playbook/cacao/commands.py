@@ -29,7 +29,8 @@ DEFAULT_MANUAL_ROLE = "soc-analyst"
 # Agent/target types that name people: an individual approves by name, the others by role.
 _PEOPLE_TYPES = {"individual"}
 _ROLE_TYPES = {"group", "organization", "sector", "security-category"}
-_START_LINE = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE)\s+(\S+)(?:\s+HTTP/\d(?:\.\d)?)?$")
+# The version may lack its '/' (SOARCA's examples write "GET get HTTP1.1"); a target without '/' is relative.
+_START_LINE = re.compile(r"^(GET|HEAD|POST|PUT|PATCH|DELETE)\s+(\S+)(?:\s+HTTP/?\d(?:\.\d)?)?$")
 
 
 class CommandError(ValueError):
@@ -66,28 +67,47 @@ def http_action(
         args["headers"] = {
             name: variables.template(", ".join(values), scope) for name, values in command.headers.items()
         }
-    body = _body(command, field)
-    if body is not None:
-        args["json"] = variables.template_value(body, scope)
+    args.update(_body_args(command, field, variables, scope))
     if step.timeout:  # the call itself gives up first, so the step fails cleanly (http.request allows 50s)
         args["timeout"] = min(MAX_HTTP_TIMEOUT, max(1, math.ceil(step.timeout / 1000)))
     return {"action": HTTP_ACTION, "args": args}
 
 
-def _body(command: HttpApiCommand | OpenC2HttpCommand, field: str) -> Any:
-    """The JSON request body, as data: variables inside its strings are then substituted one by one."""
-    if isinstance(command, HttpApiCommand) and command.content is not None:
-        text, where = command.content, f"{field}.content"
-    elif command.content_b64 is not None:
-        where = f"{field}.content_b64"
-        text = _decode(command.content_b64, where)
-    else:
-        return None
+def _body_args(
+    command: HttpApiCommand | OpenC2HttpCommand, field: str, variables: Variables, scope: Scope
+) -> dict[str, Any]:
+    """The body as http.request arguments: `json` when it is JSON sent as JSON (variables are then substituted
+    inside its strings, so a value cannot break the document), else `body_text`, sent as written with the
+    command's Content-Type (CACAO allows any string: form data, XML, plain text)."""
+    found = _body_text(command, field)
+    if found is None:
+        return {}
+    text, where = found
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except ValueError:
-        what = "an OpenC2 command" if isinstance(command, OpenC2HttpCommand) else "JSON"
-        raise CommandError(where, f"is not {what}: http.request sends JSON bodies only") from None
+        if isinstance(command, OpenC2HttpCommand):
+            raise CommandError(where, "is not an OpenC2 command: an OpenC2 body is JSON") from None
+        return {"body_text": variables.template(text, scope)}
+    if isinstance(command, OpenC2HttpCommand) or _sent_as_json(command.headers):
+        return {"json": variables.template_value(data, scope)}
+    return {"body_text": variables.template(text, scope)}
+
+
+def _body_text(command: HttpApiCommand | OpenC2HttpCommand, field: str) -> tuple[str, str] | None:
+    """(the body as text, its field), or None without a body."""
+    if isinstance(command, HttpApiCommand) and command.content is not None:
+        return command.content, f"{field}.content"
+    if command.content_b64 is not None:
+        where = f"{field}.content_b64"
+        return _decode(command.content_b64, where), where
+    return None
+
+
+def _sent_as_json(headers: dict[str, list[str]]) -> bool:
+    """Whether a body is sent as JSON: no Content-Type (http.request then says application/json) or a JSON one."""
+    types = [value for name, values in headers.items() if name.lower() == "content-type" for value in values]
+    return not types or all("json" in value.lower() for value in types)
 
 
 def _decode(value: str, field: str) -> str:
@@ -117,7 +137,8 @@ def base_url(playbook: CacaoPlaybook, step: ActionStep) -> str:
     found = definitions.get(reference)
     if found is None:
         raise CommandError(field, f"'{reference}' is not in target_definitions or agent_definitions")
-    raise CommandError(field, f"'{reference}' is a {found.type} target; HTTP commands need an http-api one")
+    article = "an" if found.type[:1] in ("a", "e", "i", "o", "u") else "a"
+    raise CommandError(field, f"'{reference}' is {article} {found.type} target; HTTP commands need an http-api one")
 
 
 def _address(definition: AgentTarget, field: str, reference: str) -> str:
@@ -136,9 +157,17 @@ def _address(definition: AgentTarget, field: str, reference: str) -> str:
 
 
 def manual_approval(
-    playbook: CacaoPlaybook, step: ActionStep, index: int, variables: Variables, scope: Scope
+    playbook: CacaoPlaybook,
+    step: ActionStep,
+    index: int,
+    variables: Variables,
+    scope: Scope,
+    outputs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The `approval` body for a manual command: the command text is the message; the step's agent approves."""
+    """The `approval` body for a manual command: the command text is the message; the step's agent approves.
+
+    `outputs` (name -> description) are the values the person gives with the approval: the step's out_args.
+    """
     command = step.commands[index]
     assert isinstance(command, ManualCommand)
     field = f"commands[{index}]"
@@ -148,20 +177,31 @@ def manual_approval(
         text = _decode(command.command_b64, f"{field}.command_b64")
     else:
         raise CommandError(field, "a manual command needs command or command_b64")
-    message = f"{step.name}: {text}" if step.name else text
-    approvers: dict[str, list[str]] = {"roles": [DEFAULT_MANUAL_ROLE]}
+    message = variables.template(f"{step.name}: {text}" if step.name else text, scope)
+    approval: dict[str, Any] = {
+        "message": message + _asked(outputs or {}),
+        "approvers": _approvers(playbook, step),
+        "timeout": milliseconds(step.timeout) if step.timeout else format_duration(DEFAULT_MANUAL_TIMEOUT),
+        "on_timeout": "deny",
+    }
+    if outputs:
+        approval["outputs"] = list(outputs)
+    return {"approval": approval}
+
+
+def _approvers(playbook: CacaoPlaybook, step: ActionStep) -> dict[str, list[str]]:
     agent = playbook.agent_definitions.get(step.agent) if step.agent else None
     if agent is not None and agent.name:
         if agent.type in _PEOPLE_TYPES:
-            approvers = {"people": [agent.name]}
-        elif agent.type in _ROLE_TYPES:
-            approvers = {"roles": [agent.name]}
-    timeout = milliseconds(step.timeout) if step.timeout else format_duration(DEFAULT_MANUAL_TIMEOUT)
-    return {
-        "approval": {
-            "message": variables.template(message, scope),
-            "approvers": approvers,
-            "timeout": timeout,
-            "on_timeout": "deny",
-        }
-    }
+            return {"people": [agent.name]}
+        if agent.type in _ROLE_TYPES:
+            return {"roles": [agent.name]}
+    return {"roles": [DEFAULT_MANUAL_ROLE]}
+
+
+def _asked(outputs: dict[str, str]) -> str:
+    """The values to give, with the variables' descriptions, appended to the message (as text, not a template)."""
+    if not outputs:
+        return ""
+    asked = "; ".join(f"{name}: {text}" if text else name for name, text in outputs.items())
+    return f" (give with your approval: {asked})".replace("${{", "$${{")

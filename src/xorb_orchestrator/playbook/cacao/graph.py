@@ -101,8 +101,9 @@ def graph_problems(graph: Graph) -> list[PlaybookError]:
     if start not in steps:
         problems.append(PlaybookError(f"step '{start}' is not in the workflow", field="workflow_start"))
     elif not isinstance(steps[start], StartStep):
-        problems.append(PlaybookError(f"step '{start}' is a {steps[start].type} step, not a start step",
-                                      field="workflow_start"))  # fmt: skip
+        kind = steps[start].type
+        message = f"step '{start}' is {'an' if kind[0] in 'aeiou' else 'a'} {kind} step, not a start step"
+        problems.append(PlaybookError(message, field="workflow_start"))
     exception = playbook.workflow_exception
     if exception is not None and exception not in steps:
         problems.append(PlaybookError(f"step '{exception}' is not in the workflow", field="workflow_exception"))

@@ -1,8 +1,9 @@
 """OASIS CACAO 2.0 playbooks as pydantic models: the parts the converter reads.
 
-Strict where a typo would silently change what runs (workflow steps, commands, variables: unknown keys are
-errors, as the specification's schemas say), tolerant where CACAO has open vocabularies we do not interpret
-(agents and targets, markings, extensions, signatures).
+Strict where a typo would silently change what runs (workflow steps and commands: unknown keys are errors, as
+the specification's schemas say), tolerant where the schemas are (a variable may carry other properties, e.g.
+SOARCA's `name`) and where CACAO has open vocabularies we do not interpret (agents and targets, markings,
+extensions, signatures).
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-class Variable(Strict):
-    """A playbook or step variable (`__name__`); referenced as `__name__:value`."""
+class Variable(Open):
+    """A playbook or step variable (`__name__`); referenced as `__name__:value`. Other properties are kept
+    unread: the specification's variable schema, unlike the step and command schemas, does not forbid them."""
 
     type: str
     description: str = ""

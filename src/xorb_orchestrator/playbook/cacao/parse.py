@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from collections.abc import Sequence
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
 from xorb_orchestrator.playbook.cacao.models import (
@@ -14,10 +16,6 @@ from xorb_orchestrator.playbook.cacao.models import (
     TIMESTAMP_PATTERN,
     VARIABLE_NAME_PATTERN,
     CacaoPlaybook,
-    HttpApiCommand,
-    ManualCommand,
-    OpenC2HttpCommand,
-    StepBase,
 )
 from xorb_orchestrator.playbook.errors import PlaybookError, PlaybookInvalid, suggestion
 
@@ -28,16 +26,7 @@ _PATTERNS = {
     VARIABLE_NAME_PATTERN: "must be a variable name such as __name__ (letters, digits, '_', '-')",
     TIMESTAMP_PATTERN: "must be an RFC 3339 UTC time such as 2024-05-01T00:00:00.000Z",
 }
-
-# Every field name of the format we model, for "did you mean" hints on unknown keys.
-_KNOWN_FIELDS = frozenset(
-    {
-        info.alias or name
-        for model in (CacaoPlaybook, HttpApiCommand, OpenC2HttpCommand, ManualCommand)
-        for name, info in model.model_fields.items()
-    }
-    | {info.alias or name for model in StepBase.__subclasses__() for name, info in model.model_fields.items()}
-)
+MAX_SHOWN = 80  # characters of a wrong value quoted in a message
 
 
 def is_cacao(data: Any) -> bool:
@@ -89,16 +78,61 @@ def _translate(detail: ErrorDetails) -> PlaybookError:
         if isinstance(value, dict) and "type" not in value:
             return PlaybookError(f"missing required field (one of: {known})", step, "type")
         return PlaybookError(f"unknown workflow step type '{found}' (one of: {known})", step, "type")
+    if kind == "extra_forbidden":
+        name = str(detail["loc"][-1])
+        hint = suggestion(name, object_fields(detail["loc"][:-1]) - {name})
+        return PlaybookError("unknown field" + hint, step, field or None)
     return PlaybookError(_message(detail, field), step, field or None)
+
+
+def object_fields(loc: Sequence[int | str]) -> frozenset[str]:
+    """The field names of the object at a pydantic error location (its own type's: a hint for an unknown key
+    must name a field that object may have, not one of another type)."""
+    annotation: Any = CacaoPlaybook
+    for part in loc:
+        annotation = _inner(_unwrap(annotation), part)
+        if annotation is None:
+            return frozenset()
+    model = _unwrap(annotation)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return frozenset()
+    return frozenset(info.alias or name for name, info in model.model_fields.items())
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The type inside Annotated[...] and `X | None`."""
+    while True:
+        origin, args = get_origin(annotation), get_args(annotation)
+        if origin is Annotated:
+            annotation = args[0]
+        elif origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+            annotation = args[0] if args[1] is type(None) else args[1]
+        else:
+            return annotation
+
+
+def _inner(annotation: Any, part: int | str) -> Any:
+    """The type one location part further in: a model's field, a list's item, a dict's value, a union's tag."""
+    origin = get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = {info.alias or name: info for name, info in annotation.model_fields.items()}
+        found = fields.get(str(part))
+        return found.annotation if found is not None else None
+    if origin is list:
+        return get_args(annotation)[0]
+    if origin is dict:
+        return get_args(annotation)[1]
+    if origin in (Union, types.UnionType):  # a tagged union: pydantic puts the member's tag in the location
+        for member in get_args(annotation):
+            if any(isinstance(meta, Tag) and meta.tag == part for meta in getattr(member, "__metadata__", ())):
+                return member
+    return None
 
 
 def _message(detail: ErrorDetails, field: str) -> str:
     kind, value, context = detail["type"], detail["input"], detail.get("ctx") or {}
-    name = field.rsplit(".", 1)[-1]
     if kind == "missing":
         return "missing required field"
-    if kind == "extra_forbidden":
-        return "unknown field" + suggestion(name, _KNOWN_FIELDS)
     if kind == "string_pattern_mismatch":
         pattern = str(context.get("pattern"))
         return f"{_PATTERNS.get(pattern, 'must match ' + pattern)}, got {value!r}"
@@ -115,8 +149,17 @@ def _message(detail: ErrorDetails, field: str) -> str:
     if kind in ("less_than_equal", "less_than"):
         return f"must be at most {context.get('le', context.get('lt'))}, got {value!r}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{detail['msg'][0].lower()}{detail['msg'][1:]}, got {type(value).__name__} {value!r}"
+        return f"{detail['msg'][0].lower()}{detail['msg'][1:]}, got {_shown(value)}"
     return str(detail["msg"])
+
+
+def _shown(value: Any) -> str:
+    """A wrong value for a message: its type, and its text when short (a whole workflow is not quoted)."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    kind = type(value).__name__
+    return f"{kind} {text}" if len(text) <= MAX_SHOWN else f"{kind} {text[: MAX_SHOWN - 5]}...{text[-1]}"
 
 
 def _path(parts: list[int | str]) -> str:

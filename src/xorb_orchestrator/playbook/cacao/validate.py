@@ -17,10 +17,11 @@ from xorb_orchestrator.playbook.cacao.models import (
     ManualCommand,
     OpenC2HttpCommand,
     SwitchConditionStep,
+    Variable,
     WhileConditionStep,
 )
 from xorb_orchestrator.playbook.cacao.variables import Variables, references
-from xorb_orchestrator.playbook.errors import PlaybookError
+from xorb_orchestrator.playbook.errors import PlaybookError, suggestion
 
 
 def validate_cacao(playbook: CacaoPlaybook, max_iterations: int = DEFAULT_WHILE_MAX_ITERATIONS) -> list[PlaybookError]:
@@ -32,11 +33,29 @@ def check_and_convert(
     playbook: CacaoPlaybook, max_iterations: int = DEFAULT_WHILE_MAX_ITERATIONS
 ) -> tuple[list[PlaybookError], Conversion | None]:
     """(problems, conversion): the conversion is None when the graph or the references are wrong."""
-    problems = graph_problems(Graph(playbook)) + reference_problems(playbook)
+    problems = variable_problems(playbook) + graph_problems(Graph(playbook)) + reference_problems(playbook)
     if problems:
         return problems, None
     conversion = convert_workflow(playbook, max_iterations)
     return conversion.errors, conversion
+
+
+def variable_problems(playbook: CacaoPlaybook) -> list[PlaybookError]:
+    """A variable's other property that looks like a misspelt field (`vaule`). The schema allows other
+    properties, but this one would silently leave the variable without its value or its flags."""
+    fields = frozenset(Variable.model_fields)
+    declarations: list[tuple[str | None, str, dict[str, Variable]]] = [
+        (None, "playbook_variables", playbook.playbook_variables)
+    ]
+    declarations += [(step_id, "step_variables", step.step_variables) for step_id, step in playbook.workflow.items()]
+    problems: list[PlaybookError] = []
+    for step_id, where, variables in declarations:
+        for name, variable in variables.items():
+            for key in variable.model_extra or {}:
+                hint = suggestion(key, fields)
+                if hint:
+                    problems.append(PlaybookError("unknown field" + hint, step_id, f"{where}.{name}.{key}"))
+    return problems
 
 
 def reference_problems(playbook: CacaoPlaybook) -> list[PlaybookError]:

@@ -97,6 +97,12 @@ def step_reference(step_id: str) -> str:
     return f"steps['{step_id}']"
 
 
+def output_reference(step_id: str, name: str) -> str:
+    """CEL reading one output of an approval step: `steps['<id>'].result.<name>`."""
+    field = f"['{name}']" if name in _CEL_RESERVED else f".{name}"
+    return f"{step_reference(step_id)}.result{field}"
+
+
 @dataclass(frozen=True)
 class Assignment:
     """A step that sets a variable: after it completed, the variable is `value` (CEL)."""
