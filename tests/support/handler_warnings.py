@@ -21,6 +21,7 @@ UNFINISHED = (UnfinishedUpdateHandlersWarning, UnfinishedSignalHandlersWarning)
 def unfinished_handler_warnings() -> Iterator[list[str]]:
     """Collects the unfinished-handler warnings raised (in any thread) while inside; other warnings pass on."""
     found: list[str] = []
+    others: list[warnings.WarningMessage] = []
     with warnings.catch_warnings(record=True) as caught:
         for category in UNFINISHED:  # every one of these, not just the first per place; others as configured
             warnings.simplefilter("always", category)
@@ -30,5 +31,9 @@ def unfinished_handler_warnings() -> Iterator[list[str]]:
             for record in caught:
                 if issubclass(record.category, UNFINISHED):
                     found.append(f"{record.category.__name__}: {record.message}")
-                else:  # hand it back to pytest's own recorder
-                    warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+                else:
+                    others.append(record)
+    # Handed back to pytest's own recorder once the recording has stopped: warned inside it, each would be
+    # recorded again, and the loop over `caught` would never end.
+    for record in others:
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
