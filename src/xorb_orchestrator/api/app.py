@@ -10,6 +10,7 @@ from xorb_orchestrator import __version__
 from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
+from xorb_orchestrator.api.openapi import errors, install_openapi
 from xorb_orchestrator.api.routes import alerts, approvals, health, incidents, playbooks, sources
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 
@@ -24,11 +25,17 @@ def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry]) -> FastAPI:
     app.state.services = svc
     app.state.api_keys = ApiKeys(api_keys)
     install_error_handlers(app)
-    secured = [Depends(require_api_key)]
-    app.include_router(alerts.router, prefix="/v1", dependencies=secured, tags=["alerts"])
-    app.include_router(sources.router, prefix="/v1", dependencies=secured, tags=["alerts"])
-    app.include_router(incidents.router, prefix="/v1", dependencies=secured, tags=["incidents"])
-    app.include_router(approvals.router, prefix="/v1", dependencies=secured, tags=["approvals"])
-    app.include_router(playbooks.router, prefix="/v1", dependencies=secured, tags=["playbooks"])
+    install_openapi(app)
+    secured, unauthorized = [Depends(require_api_key)], errors(401)
+    for router, tag, documented in (
+        (alerts.router, "alerts", unauthorized),
+        (sources.router, "alerts", unauthorized),
+        (incidents.router, "incidents", unauthorized),
+        # Approvals answer 404 for an id that cannot be an incident's (routes/approvals.py), and FastAPI reads
+        # their body: 400 when it is not JSON.
+        (approvals.router, "approvals", errors(400, 401, 404)),
+        (playbooks.router, "playbooks", unauthorized),
+    ):
+        app.include_router(router, prefix="/v1", dependencies=secured, responses=documented, tags=[tag])
     app.include_router(health.router, tags=["operations"])
     return app

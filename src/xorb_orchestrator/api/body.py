@@ -1,17 +1,15 @@
-"""Reading a request body safely: content type, size limit, well-formed JSON or NDJSON."""
+"""Reading a request body safely: content type, size limit, well-formed JSON or NDJSON (see json_input)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
 
 from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.api.json_input import MAX_JSON_DEPTH as MAX_JSON_DEPTH
+from xorb_orchestrator.api.json_input import decode
 
-# Deeper JSON is refused at the door: pydantic (which decodes what the workflows receive) stops at 200 levels, and
-# an alert accepted with 202 must never be one the worker cannot read.
-MAX_JSON_DEPTH = 64
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-seq")
 
@@ -20,8 +18,10 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_body(request: Request, max_bytes: int, types: tuple[str, ...]) -> tuple[str, bytes]:
-    """The body and its media type, once the type is allowed and the size within the limit."""
+async def read_body(
+    request: Request, max_bytes: int, types: tuple[str, ...], *, limit_name: str = "XORB_ALERT_MAX_BYTES"
+) -> tuple[str, bytes]:
+    """The body and its media type, once the type is allowed and the size within the limit (named in the 413)."""
     media = _media_type(request)
     if media not in types and not (media.startswith("application/") and media.endswith("+json")):
         raise ApiError(
@@ -29,14 +29,15 @@ async def read_body(request: Request, max_bytes: int, types: tuple[str, ...]) ->
             "unsupported_media_type",
             f"content type must be {' or '.join(types)}, got {media or 'none'!r}",
         )
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+    declared = request.headers.get("content-length", "")
+    # Compared as text first: a 5,000-digit length is not a number Python will convert.
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
+        raise _too_large(max_bytes, limit_name)
     chunks, size = [], 0
     async for chunk in request.stream():  # counted as it arrives: a lying Content-Length cannot slip past
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(max_bytes)
+            raise _too_large(max_bytes, limit_name)
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
@@ -45,55 +46,31 @@ async def read_body(request: Request, max_bytes: int, types: tuple[str, ...]) ->
 
 
 def parse_json(raw: bytes) -> Any:
+    """The body's JSON value (with json_input's markers for values json_problem refuses); 400 when it is not JSON."""
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+        return decode(raw)
     except RecursionError:
         raise ApiError(400, "too_deep", f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
 
 
 def loads_line(line: bytes) -> Any:
     """One NDJSON line: its value, or ValueError naming what is wrong."""
     try:
-        return json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not valid JSON: {exc}") from None
+        return decode(line)
     except RecursionError:
         raise ValueError(f"nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
 
 
-def json_problem(value: Any, root: str = "$") -> str | None:
-    """Why a parsed JSON value cannot be kept, naming where: nested deeper than MAX_JSON_DEPTH, or a string that
-    is not Unicode text (a lone surrogate, which no JSON encoder will write back). None when it can."""
-    stack: list[tuple[Any, str, int]] = [(value, root, 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                return f"{path}: nested deeper than {MAX_JSON_DEPTH} levels"
-            pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            for key, child in pairs:
-                if isinstance(key, str) and not _is_text(key):
-                    return f"{path}: a key is not valid Unicode text (lone surrogate)"
-                stack.append((child, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]", depth + 1))
-        elif isinstance(item, str) and not _is_text(item):
-            return f"{path}: not valid Unicode text (lone surrogate)"
-    return None
-
-
-def _is_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-async def read_json(request: Request, max_bytes: int, *, types: tuple[str, ...] = JSON_TYPES) -> Any:
-    _, raw = await read_body(request, max_bytes, types)
+async def read_json(
+    request: Request, max_bytes: int, *, types: tuple[str, ...] = JSON_TYPES, limit_name: str = "XORB_ALERT_MAX_BYTES"
+) -> Any:
+    _, raw = await read_body(request, max_bytes, types, limit_name=limit_name)
     return parse_json(raw)
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "body_too_large", f"request body exceeds the limit of {limit} bytes (XORB_ALERT_MAX_BYTES)")
+def _too_large(limit: int, name: str) -> ApiError:
+    return ApiError(413, "body_too_large", f"request body exceeds the limit of {limit} bytes ({name})")

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_serializer, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_serializer, field_validator, model_validator
 
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.severity import Severity
 
 TECHNIQUE_PATTERN = r"^T\d{4}(\.\d{3})?$"
+# Counts every adapter must keep to (the generic alert refuses more; the detector adapters keep fewer): one alert
+# is one signal to its incident, and a signal must stay well under Temporal's 2 MB.
+MAX_OBSERVABLES = 1000
+MAX_TECHNIQUES = 100
+MAX_CATEGORIES = 50
+Technique = Annotated[str, StringConstraints(pattern=TECHNIQUE_PATTERN)]
+Category = Annotated[str, StringConstraints(max_length=200)]
 # An alert travels in signals, histories and the incident's samples, all bounded by Temporal (2 MB a payload,
 # 50 MB a history): the detector's original event is kept whole up to this size, else as an excerpt.
 MAX_RAW_BYTES = 16 * 1024
@@ -36,6 +43,15 @@ def bounded_raw(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def is_unicode(text: str) -> bool:
+    """False for text with a lone surrogate (which \\ud800 in JSON decodes to and no encoder writes back)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Alert(BaseModel):
     """One alert from one detector, after parsing."""
 
@@ -48,16 +64,30 @@ class Alert(BaseModel):
     rule_id: str | None = Field(None, max_length=500, description="the sender's id for the rule that fired")
     rule_name: str | None = Field(None, max_length=1000, description="the rule's human-readable name")
     product: str | None = Field(None, max_length=200, description="the product that detected it")
-    categories: list[str] = Field(
-        default_factory=list, description="the sender's classification: rule groups, category, tags"
+    categories: list[Category] = Field(
+        default_factory=list,
+        max_length=MAX_CATEGORIES,
+        description="the sender's classification: rule groups, category, tags",
     )
     event_id: str | None = Field(None, max_length=500, description="the sender's own id for this event")
     time: datetime | None = None
-    observables: list[Observable] = Field(default_factory=list)
-    techniques: list[str] = Field(default_factory=list)
+    observables: list[Observable] = Field(default_factory=list, max_length=MAX_OBSERVABLES)
+    techniques: list[Technique] = Field(default_factory=list, max_length=MAX_TECHNIQUES)
     raw: dict[str, Any] = Field(
         default_factory=dict, description=f"the detector's event; over {MAX_RAW_BYTES} bytes, an excerpt (bounded_raw)"
     )
+
+    @field_validator("time")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Naive means UTC. Kept in UTC, because incidents compare their alerts' times: a naive and an aware time
+        # do not compare, and 9999-12-31T23:59-14:00 has no UTC.
+        if value is None:
+            return None
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is out of range once in UTC") from None
 
     @field_validator("raw")
     @classmethod
@@ -68,6 +98,18 @@ class Alert(BaseModel):
     @classmethod
     def _severity(cls, value: object) -> Severity:
         return Severity.parse(value)
+
+    @model_validator(mode="after")
+    def _text_is_unicode(self) -> Alert:
+        # A lone surrogate cannot be encoded: it would break the fingerprint, the correlation key and every JSON
+        # writer downstream. (`raw` is checked where it is decoded; see api/json_input.py.)
+        texts = [self.source, self.title, self.rule, self.rule_id, self.rule_name, self.product, self.event_id]
+        texts += self.categories
+        texts += [text for obs in self.observables for text in (obs.value, obs.role)]
+        for text in texts:
+            if text is not None and not is_unicode(text):
+                raise ValueError(f"{text[:40]!r}: not valid Unicode text (lone surrogate)")
+        return self
 
     @field_serializer("severity")
     def _severity_out(self, value: Severity) -> int:

@@ -22,6 +22,9 @@ class ObservableType(StrEnum):
 
 
 _HASH = re.compile(r"^[0-9a-fA-F]{32}$|^[0-9a-fA-F]{40}$|^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{128}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Host names as detectors report them: DNS names, NetBIOS names (which may end in `$` for machine accounts).
+_HOSTNAME = re.compile(r"^\w[\w.$-]{0,252}$")  # \w: Unicode letters too (Windows allows them)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}\.?$")
 
 
@@ -75,4 +78,9 @@ def normalise_value(kind: ObservableType, value: str) -> str:
         return str(int(value))
     if len(value) > 1024:
         raise ValueError("is longer than 1024 characters")
+    if _CONTROL.search(value):
+        # A line break or NUL in a user or process name is an attack on whatever logs or forwards it.
+        raise ValueError(f"{value[:80]!r} contains control characters")
+    if kind is ObservableType.HOSTNAME and not _HOSTNAME.match(value):
+        raise ValueError(f"{value[:80]!r} is not a host name (letters, digits, '.', '-', '_', '$')")
     return value

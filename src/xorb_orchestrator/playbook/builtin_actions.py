@@ -72,6 +72,10 @@ class HttpRequestArgs(ActionArgs):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        # A space, tab or control character would pass the host check and then fail inside the HTTP client
+        # (retried as a network error): refused here, named. Values in a URL are percent-encoded.
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("a URL must not contain whitespace or control characters (percent-encode them)")
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises on a bad port
@@ -143,12 +147,14 @@ class DataMergeArgs(ActionArgs):
 
 DATA_SET = ActionSpec(
     name="data.set",
+    reaches_out=False,
     description="Return the arguments as the step's result, e.g. to name a value for later steps.",
     args=DataSetArgs,
     mutating=False,
 )
 DATA_MERGE = ActionSpec(
     name="data.merge",
+    reaches_out=False,
     description="Merge objects into one (later keys win; `deep` merges nested objects); the result is the merge.",
     args=DataMergeArgs,
     mutating=False,

@@ -10,6 +10,7 @@ from typing import Literal, NamedTuple
 
 from redis.exceptions import RedisError
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
@@ -132,14 +133,20 @@ class AlertIntake:
                 return Outcome("accepted", known[seen_as], duplicate=True)
             envelope = AlertEnvelope(alert=alert, fingerprint=alert_print, received_at=now)
             size = storable_size(envelope)
-            if isinstance(size, str):
+            if isinstance(size, str) or size > MAX_SIGNAL_BYTES:
                 metrics.ALERTS_REJECTED.labels("invalid").inc()
-                return Outcome("rejected", error=size)
+                too_big = f"the alert is {size} bytes encoded; one alert may be at most {MAX_SIGNAL_BYTES}"
+                return Outcome("rejected", error=size if isinstance(size, str) else too_big)
             try:
                 incident_id = await self._deliver(key, envelope, size, open_incidents.get(key))
             except TemporalUnavailable as exc:
                 metrics.ALERTS_REJECTED.labels("unavailable").inc()
                 return Outcome("unavailable", error=str(exc))
+            except RPCError as exc:
+                # Not recorded, so not accepted: the sender retries this one; the rest of the request stands.
+                log.warning("Temporal refused alerts for %s: %s %s", key, exc.status.name, exc.message)
+                metrics.ALERTS_REJECTED.labels("unavailable").inc()
+                return Outcome("unavailable", error=f"Temporal did not take the alert: {exc.message}")
             metrics.ALERTS_RECEIVED.labels(alert.source).inc()
             log.debug("alert accepted: %s", alert.title, extra={"incident_id": incident_id})
             return Outcome("accepted", incident_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema, field_validator
 
-from xorb_orchestrator.models.alert import TECHNIQUE_PATTERN, Alert
+from xorb_orchestrator.models.alert import MAX_OBSERVABLES, MAX_TECHNIQUES, Alert, Technique
 from xorb_orchestrator.models.observable import Observable, ObservableType, normalise_value
 from xorb_orchestrator.models.severity import Severity
 
@@ -30,17 +31,30 @@ OBSERVABLE_KEYS: dict[str, tuple[ObservableType, str | None]] = {
     "port": (ObservableType.PORT, None),
 }
 
-Technique = Annotated[str, StringConstraints(pattern=TECHNIQUE_PATTERN)]
+# RFC 3339's shape (the offset may be left out: UTC). Numbers and bare dates are refused, not read as epochs.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+# The longest observable value (a URL, the longest kind; each kind has its own rules below that), and the longest
+# observable name or role (words: src_ip, dest). Checked in _check_observables, not in the types: a constrained type
+# in a union puts its tag, and a too-long name the name itself, into every error's path.
+MAX_VALUE_CHARS = 8192
+MAX_NAME_CHARS = 64
 # Strict: JSON true must not slip through as the number 1 (a port, a user id ...).
 ObservableValue = StrictStr | StrictInt | list[StrictStr | StrictInt]
+SEVERITY_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "enum": ["informational", "low", "medium", "high", "critical", "fatal"]},
+        {"type": "integer", "minimum": 0, "maximum": 6},
+    ],
+    "description": "a label or OCSF's severity_id (0-6)",
+}
 
 
 class ObservableItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: str
+    type: str = Field(max_length=MAX_NAME_CHARS)
     value: ObservableValue
-    role: str | None = None
+    role: str | None = Field(None, max_length=MAX_NAME_CHARS)
 
 
 class GenericAlert(BaseModel):
@@ -50,12 +64,12 @@ class GenericAlert(BaseModel):
 
     id: str | None = Field(None, max_length=500)
     title: str = Field(min_length=1, max_length=1000)
-    severity: Severity
+    severity: Annotated[Severity, WithJsonSchema(SEVERITY_SCHEMA)]
     source: str = Field("generic", min_length=1, max_length=200)
     rule: str | None = Field(None, max_length=500)
     time: datetime | None = None
     observables: dict[str, ObservableValue] | list[ObservableItem] = Field(default_factory=dict)
-    techniques: list[Technique] = Field(default_factory=list, max_length=100)
+    techniques: list[Technique] = Field(default_factory=list, max_length=MAX_TECHNIQUES)
     raw: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("severity", mode="before")
@@ -63,12 +77,28 @@ class GenericAlert(BaseModel):
     def _severity(cls, value: object) -> Severity:
         return Severity.parse(value)
 
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> object:
+        if value is not None and not (isinstance(value, str) and _DATE_TIME.match(value)):
+            shown = value[:40] if isinstance(value, str) else value
+            raise ValueError(f"expected an RFC 3339 date-time such as 2024-06-06T09:40:12Z, got {shown!r}")
+        return value
+
     @field_validator("observables")
     @classmethod
     def _check_observables(
         cls, value: dict[str, ObservableValue] | list[ObservableItem]
     ) -> dict[str, ObservableValue] | list[ObservableItem]:
-        for key, kind, _role, item in _iter_observables(value):
+        if isinstance(value, dict) and any(len(key) > MAX_NAME_CHARS for key in value):
+            raise ValueError(f"an observable name is longer than {MAX_NAME_CHARS} characters")
+        found = _iter_observables(value)
+        # Counted as values: one key may carry a list, and 55,000 of them in 800 KB must be refused, not tried.
+        if len(found) > MAX_OBSERVABLES:
+            raise ValueError(f"{len(found)} values; an alert carries at most {MAX_OBSERVABLES} observables")
+        for key, kind, _role, item in found:
+            if isinstance(item, str) and len(item) > MAX_VALUE_CHARS:
+                raise ValueError(f"observables.{key}: longer than {MAX_VALUE_CHARS} characters")
             try:
                 normalise_value(kind, str(item).strip())
             except ValueError as exc:

@@ -6,17 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from xorb_orchestrator.api.body import json_problem, read_json
+from xorb_orchestrator.api.body import read_json
 from xorb_orchestrator.api.deps import Services, services
-from xorb_orchestrator.api.errors import ApiError, field_errors
+from xorb_orchestrator.api.errors import RETRY_AFTER_SECONDS, ApiError, field_errors
+from xorb_orchestrator.api.json_input import json_problem
+from xorb_orchestrator.api.openapi import errors, request_body
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.services.intake import Overloaded
 from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 router = APIRouter()
-RETRY_AFTER_SECONDS = "5"
 _JSON_KINDS = {
     list: "an array",
     str: "a string",
@@ -27,11 +28,21 @@ _JSON_KINDS = {
 }
 
 
+class AlertAccepted(BaseModel):
+    incident_id: str
+    duplicate: bool
+
+
 @router.post(
     "/alerts",
     status_code=202,
     summary="Send one alert in the generic JSON format",
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": GenericAlert.model_json_schema()}}}},
+    response_model=AlertAccepted,
+    responses={
+        202: {"description": "Temporal holds the alert: it is in the incident named"},
+        **errors(400, 413, 415, 422, 429, 503),
+    },
+    openapi_extra=request_body({"application/json": GenericAlert.model_json_schema()}),
 )
 async def post_alert(request: Request, svc: Services = Depends(services)) -> JSONResponse:
     payload: Any = await read_json(request, svc.settings.alert_max_bytes)
@@ -47,7 +58,7 @@ async def post_alert(request: Request, svc: Services = Depends(services)) -> JSO
     problem = json_problem(payload)
     if problem is not None:
         metrics.ALERTS_REJECTED.labels("invalid").inc()
-        fields = [{"field": problem.split(":")[0], "message": problem}]
+        fields = [{"field": problem.path, "message": problem.message}]
         raise ApiError(422, "invalid_alert", f"alert rejected: {problem}", fields=fields)
     try:
         alert = GenericAlert.model_validate(payload).to_alert()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.infrastructure import metrics
@@ -19,13 +21,30 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Temporal and Redis are reachable")
+class Readiness(BaseModel):
+    """`ready` (200): everything answers. `degraded` (200): Temporal answers, Redis does not; the API still serves
+    (intake and reads go to Temporal). `not_ready` (503): Temporal does not answer; nothing can be accepted."""
+
+    status: Literal["ready", "degraded", "not_ready"]
+    temporal: Literal["up", "down"]
+    redis: Literal["up", "down"]
+
+
+@router.get(
+    "/readyz",
+    summary="Whether the API can serve: Temporal reachable (Redis down only degrades it)",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Temporal is unreachable"}},
+)
 async def readyz(svc: Services = Depends(services)) -> JSONResponse:
-    temporal_ok = await _temporal_ok(svc)
-    redis_ok = await svc.cache.ping()
-    ready = temporal_ok and redis_ok
-    body = {"status": "ready" if ready else "not_ready", "temporal": temporal_ok, "redis": redis_ok}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    temporal_up, redis_up = await asyncio.gather(_temporal_ok(svc), svc.cache.ping())
+    status = "not_ready" if not temporal_up else "ready" if redis_up else "degraded"
+    body = Readiness(status=status, temporal=_state(temporal_up), redis=_state(redis_up))
+    return JSONResponse(body.model_dump(), status_code=503 if status == "not_ready" else 200)
+
+
+def _state(up: bool) -> Literal["up", "down"]:
+    return "up" if up else "down"
 
 
 async def _temporal_ok(svc: Services) -> bool:
@@ -35,7 +54,12 @@ async def _temporal_ok(svc: Services) -> bool:
         return False
 
 
-@router.get("/metrics", summary="Prometheus metrics (service and Temporal SDK)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (service and Temporal SDK)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def prometheus_metrics(svc: Services = Depends(services)) -> Response:
     try:
         slots = await asyncio.wait_for(query_slots(svc.client, svc.settings.temporal_task_queue), timeout=2)

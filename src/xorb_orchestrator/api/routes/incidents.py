@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from xorb_orchestrator.api.deps import Services, services
-from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.api.errors import RETRY_AFTER_SECONDS, ApiError
+from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.services.incident_client import IncidentNotFound
@@ -16,11 +20,24 @@ from xorb_orchestrator.services.incidents import BadRequest, get_incident, list_
 router = APIRouter()
 
 
-def _unavailable(exc: Exception) -> ApiError:
-    return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"})
+class IncidentPage(BaseModel):
+    items: list[IncidentView]
+    next_page_token: str | None
 
 
-@router.get("/incidents", summary="Incidents, newest first")
+def _unavailable(message: str) -> ApiError:
+    return ApiError(503, "unavailable", message, headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+
+def _bad_query(field: str, problem: str) -> ApiError:
+    return ApiError(400, "invalid_query", f"{field}: {problem}", fields=[{"field": field, "message": problem}])
+
+
+@router.get(
+    "/incidents",
+    summary="Incidents, newest first",
+    responses={200: {"model": IncidentPage}, **errors(400, 503)},
+)
 async def get_incidents(
     status: str | None = Query(None, description="open|waiting|running|awaiting_approval|completed|failed|closed"),
     severity: str | None = Query(None, description="informational|low|medium|high|critical or 0-6"),
@@ -40,22 +57,38 @@ async def get_incidents(
         )
     except BadRequest as exc:
         field, _, problem = str(exc).partition(": ")
-        raise ApiError(
-            400, "invalid_query", str(exc), fields=[{"field": field, "message": problem or str(exc)}]
-        ) from None
+        raise _bad_query(field, problem or str(exc)) from None
     except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(str(exc)) from None
+    except RPCError as exc:
+        # Temporal answers a token it did not issue with an error of its own choosing (UNKNOWN on the dev server),
+        # not INVALID_ARGUMENT: with a token in the request, the token is what is wrong.
+        if page_token:
+            raise _bad_query("page_token", "not a token this API issued") from None
+        raise _unavailable(f"Temporal could not list incidents: {exc.message}; retry later") from None
     return {
         "items": [view.model_dump(mode="json") for view in page.items],
         "next_page_token": page.next_page_token,
     }
 
 
-@router.get("/incidents/{incident_id}", summary="One incident with its plan and steps")
+@router.get(
+    "/incidents/{incident_id}",
+    summary="One incident with its plan and steps",
+    responses=errors(404, 503),
+)
 async def get_one_incident(incident_id: str, svc: Services = Depends(services)) -> IncidentView:
+    """The cached view when the workflow cannot be asked (no worker, a query timed out); 503 with Retry-After
+    when there is none either."""
     try:
         return await get_incident(svc.client, svc.cache, incident_id)
     except IncidentNotFound:
-        raise ApiError(404, "not_found", f"no incident {incident_id!r}") from None
+        shown = incident_id if len(incident_id) <= 80 else incident_id[:80] + "…"
+        raise ApiError(404, "not_found", f"no incident {shown!r}") from None
     except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(f"{exc}; retry later") from None
+    except (RPCError, WorkflowQueryFailedError) as exc:
+        # No worker polled the incident's task queue in time (RPC cancelled or timed out), or the workflow could
+        # not answer its query: the incident is safe in Temporal, only unreadable for now.
+        message = exc.message if isinstance(exc, RPCError) else str(exc)
+        raise _unavailable(f"no worker answered for incident {incident_id!r} ({message}); retry later") from None

@@ -2,22 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from xorb_orchestrator.api.body import JSON_TYPES, NDJSON_TYPES, json_problem, loads_line, parse_json, read_body
+from xorb_orchestrator.api.body import JSON_TYPES, NDJSON_TYPES, loads_line, parse_json, read_body
 from xorb_orchestrator.api.deps import Services, services
-from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.api.errors import RETRY_AFTER_SECONDS, ApiError
+from xorb_orchestrator.api.json_input import json_problem
+from xorb_orchestrator.api.openapi import RETRY_AFTER, errors, request_body
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.models.alert import Alert
 from xorb_orchestrator.services.intake import Overloaded
 from xorb_orchestrator.sources import SOURCES, AlertFormatError, parse_event
 
+log = logging.getLogger(__name__)
 router = APIRouter()
-RETRY_AFTER_SECONDS = "5"
 MAX_EVENTS = 10_000
+
+
+class EventResult(BaseModel):
+    """What became of one event, by its index in the request."""
+
+    index: int
+    status: Literal["accepted", "rejected", "ignored", "unavailable"]
+    incident_id: str | None = None
+    duplicate: bool | None = None
+    error: str | None = None
+    path: str | None = None
+    reason: str | None = None
+
+
+class BatchAnswer(BaseModel):
+    """Counts by outcome and one result per event; `error` and `message` too when the status is 422 or 503."""
+
+    accepted: int
+    rejected: int
+    ignored: int
+    unavailable: int
+    results: list[EventResult]
+    error: str | None = None
+    message: str | None = None
+
+
+_EVENT = {"type": "object", "description": "one event in the source's own format"}
+_BODY = request_body(
+    {
+        "application/json": {"anyOf": [_EVENT, {"type": "array", "items": _EVENT, "maxItems": MAX_EVENTS}]},
+        "application/x-ndjson": {"type": "string", "description": "one JSON event a line"},
+    }
+)
 
 
 def _events(media: str, raw: bytes) -> list[Any]:
@@ -49,15 +86,23 @@ class _BadLine:
     "/alerts/{source}",
     status_code=202,
     summary="Send alerts in a detector's own format (one JSON object, a JSON array, or NDJSON)",
+    response_model=BatchAnswer,
     responses={
         202: {"description": "every event accepted, rejected or ignored; see results"},
-        422: {"description": "every event rejected"},
-        503: {"description": "Temporal could not take some events: send those again (Retry-After)"},
+        422: {"model": BatchAnswer, "description": "every event rejected"},
+        503: {
+            "model": BatchAnswer,
+            "description": "Temporal could not take some events: send those again (Retry-After)",
+            "headers": RETRY_AFTER,
+        },
+        **errors(400, 404, 413, 415, 429),
     },
+    openapi_extra=_BODY,
 )
 async def post_source_alerts(source: str, request: Request, svc: Services = Depends(services)) -> JSONResponse:
     if source not in SOURCES:
-        raise ApiError(404, "unknown_source", f"no adapter for source {source!r}; expected one of {', '.join(SOURCES)}")
+        shown = source if len(source) <= 40 else source[:40] + "…"
+        raise ApiError(404, "unknown_source", f"no adapter for source {shown!r}; expected one of {', '.join(SOURCES)}")
     media, raw = await read_body(request, svc.settings.alert_max_bytes, JSON_TYPES + NDJSON_TYPES)
     events = _events(media, raw)
     if len(events) > MAX_EVENTS:
@@ -71,12 +116,16 @@ async def post_source_alerts(source: str, request: Request, svc: Services = Depe
             continue
         problem = json_problem(event)
         if problem is not None:
-            results[index].update(status="rejected", error=problem, path=problem.split(":")[0])
+            results[index].update(status="rejected", error=str(problem), path=problem.path)
             continue
         try:
             alert = parse_event(source, event)
         except AlertFormatError as exc:
             results[index].update(status="rejected", error=exc.message, path=exc.path)
+            continue
+        except Exception:  # an adapter's bug costs its event, never the batch; the log keeps the traceback
+            log.exception("the %s adapter failed on event %d", source, index)
+            results[index].update(status="rejected", error="the adapter could not read this event", path="$")
             continue
         if alert is None:
             results[index].update(status="ignored", reason=f"not an alert event of {source}")
