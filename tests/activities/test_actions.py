@@ -161,7 +161,13 @@ def incident() -> IncidentView:
 
 
 async def run_action(
-    deps: ActionDeps, action: str, args: dict[str, Any], *, dry_run: bool = False, step_id: str = "s1"
+    deps: ActionDeps,
+    action: str,
+    args: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    dry_run_call: bool = False,
+    step_id: str = "s1",
 ) -> ActionResult:
     """Run the registered activity of `action` as Temporal would (one attempt), with real code and real I/O."""
     [fn] = [a for a in action_activities(builtin_actions(), deps) if _Definition.must_from_callable(a).name == action]
@@ -170,6 +176,7 @@ async def run_action(
         step=PlannedStep(id=step_id, action=action, args=args),
         incident=incident(),
         dry_run=dry_run,
+        dry_run_call=dry_run_call,
     )
     return await ActivityEnvironment().run(fn, request)
 
@@ -381,10 +388,10 @@ async def test_http_request_refuses_hosts_not_allowed(tool: ToolServer, http: ht
 
 async def test_a_dry_run_lookup_that_fails_is_a_warning(tool: ToolServer, http: httpx.AsyncClient) -> None:
     deps = ActionDeps(settings_for(XORB_HTTP_ALLOWED_HOSTS="127.0.0.1"), http)
-    result = await run_action(deps, "http.request", {"url": tool.url("/missing")}, dry_run=True)
+    result = await run_action(deps, "http.request", {"url": tool.url("/missing")}, dry_run=True, dry_run_call=True)
     assert result.outcome == "simulated" and result.details["warning"].startswith("the lookup failed: GET ")
     assert result.details["warning"].endswith("a real run would fail here")
-    assert [c["path"] for c in tool.calls] == ["/missing"]  # a lookup really runs in a dry run
+    assert [c["path"] for c in tool.calls] == ["/missing"]  # a lookup its step vouched for really runs
 
 
 async def test_http_request_4xx_is_not_retried_5xx_and_timeouts_are(tool: ToolServer, http: httpx.AsyncClient) -> None:
@@ -423,16 +430,22 @@ async def test_http_request_invalid_args_are_invalid_input(http: httpx.AsyncClie
     assert error.message == "http.request: field 'timeout': expected less than or equal to 50, got 500"
 
 
-async def test_dry_run_simulates_mutating_calls_only(tool: ToolServer, http: httpx.AsyncClient) -> None:
+async def test_dry_run_calls_only_lookups_its_step_vouched_for(tool: ToolServer, http: httpx.AsyncClient) -> None:
     deps = ActionDeps(settings_for(XORB_HTTP_ALLOWED_HOSTS="127.0.0.1"), http)
     post = {"method": "POST", "url": tool.url("/created"), "json": {"ip": "203.0.113.10"}}
     result = await run_action(deps, "http.request", post, dry_run=True)
     assert result.outcome == "simulated"
     assert result.details == {"args": {**post, "headers": {}, "expected_status": [], "timeout": 30.0}}
     assert tool.calls == []  # zero mutating calls
-    looked_up = await run_action(deps, "http.request", {"url": tool.url("/ok")}, dry_run=True)
+    unmarked = await run_action(deps, "http.request", {"url": tool.url("/ok")}, dry_run=True)
+    assert unmarked.outcome == "simulated" and "dry_run: call" in (unmarked.reason or "")
+    assert tool.calls == []  # a dry run reads nothing its author did not mark as safe to read
+    looked_up = await run_action(deps, "http.request", {"url": tool.url("/ok")}, dry_run=True, dry_run_call=True)
     assert looked_up.outcome == "completed" and looked_up.details["body"]["score"] == 91
     assert [call["method"] for call in tool.calls] == ["GET"]
+    # Vouched for, but it would change something: still simulated.
+    marked_post = await run_action(deps, "http.request", post, dry_run=True, dry_run_call=True)
+    assert marked_post.outcome == "simulated" and [call["method"] for call in tool.calls] == ["GET"]
 
 
 # --- data helpers and notify.webhook -----------------------------------------------------------------------------

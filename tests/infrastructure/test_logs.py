@@ -242,7 +242,27 @@ ALERT: dict[str, object] = {
     "source": "edr-1",
     "rule": "lsass-access",
     "observables": {"hostname": "dc01.corp.example", "user": "svc-backup"},
+    "techniques": ["T1003.001"],
 }
+# A playbook whose tool call carries a credential in a header (until connectors resolve credentials by
+# reference, this is how a token reaches a tool): the credential must not show in any log line either.
+PLAYBOOK = """
+id: canary-credential
+name: Tell the ticketing tool
+version: "1"
+tags: [T1003]
+steps:
+  - id: open-ticket
+    action: http.request
+    args:
+      method: POST
+      url: "{url}"
+      headers: {{Authorization: "Bearer {credential}"}}
+      json: {{title: "${{{{ incident.title }}}}"}}
+  - id: tell-soc
+    action: notify.webhook
+    args: {{text: "ticket opened for ${{{{ incident.id }}}}"}}
+"""
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -253,6 +273,10 @@ async def test_serve_json_debug_logs_hold_no_secret(
     token = "CANARY" + uuid.uuid4().hex
     hook = webhook_sink.url.removesuffix("/hook") + f"/services/T000/B000/{token}"
     api_key = "key-CANARY" + uuid.uuid4().hex
+    credential = "cred-CANARY" + uuid.uuid4().hex
+    playbooks = tmp_path / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "canary.yaml").write_text(PLAYBOOK.format(url=webhook_sink.url, credential=credential))
     port = free_port()
     env = clean_env(
         TEMPORAL_HOST=temporal_address,
@@ -261,6 +285,8 @@ async def test_serve_json_debug_logs_hold_no_secret(
         XORB_API_PORT=port,
         XORB_API_KEYS=api_key,
         XORB_NOTIFY_WEBHOOK_URLS=hook,
+        XORB_PLAYBOOKS_DIR=playbooks,
+        XORB_HTTP_ALLOWED_HOSTS="127.0.0.1",
         XORB_INCIDENT_LINGER_SECONDS=0,
         LOG_LEVEL="DEBUG",
         LOG_FORMAT="json",
@@ -281,7 +307,7 @@ async def test_serve_json_debug_logs_hold_no_secret(
             response = await http.post("/v1/alerts", json=ALERT)
             assert response.status_code == 202, response.text
             incident_id = response.json()["incident_id"]
-            while not any(token in item["path"] for item in webhook_sink.received):
+            while not any(credential in str(item["headers"]) for item in webhook_sink.received):
                 assert time.monotonic() < deadline + 30, f"no notification:\n{proc.output()[-3000:]}"
                 await asyncio.sleep(0.1)
             while (await http.get(f"/v1/incidents/{incident_id}")).json().get("status") not in ("completed", "closed"):
@@ -290,7 +316,7 @@ async def test_serve_json_debug_logs_hold_no_secret(
         proc.stop()
 
     output = proc.output()
-    assert token not in output and api_key not in output
+    assert token not in output and api_key not in output and credential not in output
     assert not ANSI.search(output)
     lines = []
     for raw in output.splitlines():

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from tests.support.stack import RunningService, make_settings, service
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
 TI_SCORE = "91"
+# A person-bound key whose role lets dry runs make their vouched-for lookups (XORB_DRY_RUN_LOOKUP_ROLES).
+AUTHOR_KEY = "author-key-" + uuid.uuid4().hex
 
 
 @dataclass
@@ -145,6 +149,10 @@ async def tool_stack(
     127.0.0.1 allowed), notifications to a WebhookSink, and every other http:// host proxied to the ToolServer.
     `extra(tools)` gives more settings (they win), e.g. inputs naming the ToolServer's URL."""
     refuse: list[str] = []
+    keys = tempfile.TemporaryDirectory()
+    key_file = f"{keys.name}/api-keys"
+    with open(key_file, "w", encoding="utf-8") as out:
+        out.write(f"{AUTHOR_KEY} pat playbook-author\n")
     tools = ToolServer().start()
     sink = WebhookSink(on_request=lambda item: 400 if any(r in str(item["body"]) for r in refuse) else None).start()
     settings = make_settings(
@@ -152,6 +160,7 @@ async def tool_stack(
         redis_url,
         XORB_NOTIFY_WEBHOOK_URLS=sink.url,
         XORB_HTTP_ALLOWED_HOSTS=f"127.0.0.1,{CACAO_HOSTS}",
+        XORB_API_KEY_FILE=key_file,
         **({"XORB_PLAYBOOKS_DIR": str(PLAYBOOKS_DIR)} | (extra(tools) if extra else {})),
     )
     try:
@@ -164,3 +173,4 @@ async def tool_stack(
     finally:
         tools.stop()
         sink.stop()
+        keys.cleanup()

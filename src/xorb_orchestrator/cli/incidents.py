@@ -5,7 +5,8 @@ Who you are (docs/approvals.md): with a person-bound API key the API knows your 
 `--role` are not needed (`--as` may repeat the key's name, `--role` may narrow its roles; anything else is
 refused). With a service key the API takes the name and roles from the X-Xorb-Approver / X-Xorb-Roles headers
 this command sends (`--as`, default your login name; `--role`), as long as the server runs with
-XORB_APPROVER_HEADERS=trust.
+XORB_APPROVER_HEADERS=trust. A step that asks for values (its `outputs`) is approved with `--output name=value`,
+once per name.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import getpass
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.models.approvals import ApprovalOutputs
 
 incidents_app = typer.Typer(
     help="Incidents: list the approvals waiting for people; approve or deny one.",
@@ -27,9 +30,11 @@ incidents_app = typer.Typer(
 
 def _decide(
     approve: bool, incident: str, step: str, comment: str, name: str | None, roles: list[str] | None,
-    iteration: int | None, api_url: str | None, api_key: str | None,
+    iteration: int | None, api_url: str | None, api_key: str | None, outputs: dict[str, str] | None = None,
 ) -> None:  # fmt: skip
-    body = {"step": step, "approve": approve, "comment": comment, "iteration": iteration}
+    body: dict[str, object] = {"step": step, "approve": approve, "comment": comment, "iteration": iteration}
+    if outputs:
+        body["outputs"] = outputs
     path = f"/v1/incidents/{incident}/approvals"
     headers = {"X-Xorb-Roles": ",".join(roles)} if roles else {}
     if name:
@@ -62,6 +67,34 @@ Role = Annotated[
     typer.Option("--role", help="A role you hold (repeat for several; default: the roles of a person-bound key)."),
 ]
 Iteration = Annotated[int | None, typer.Option(help="The for_each item, when the step waits in several.")]
+Output = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--output",
+        help="A value the step asks for, as name=value (repeat for each; `xorb incidents approvals` lists them).",
+        show_default=False,
+    ),
+]
+
+
+_OUTPUTS: TypeAdapter[dict[str, str]] = TypeAdapter(ApprovalOutputs)
+
+
+def parse_outputs(given: list[str] | None) -> dict[str, str]:
+    """`--output name=value` options as {name: value}; bad syntax or a name given twice fails with one line."""
+    outputs: dict[str, str] = {}
+    for item in given or []:
+        name, equals, value = item.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise fail(f"--output: expected name=value (e.g. --output ticket=INC-42), got {item!r}", 2)
+        if name in outputs:
+            raise fail(f"--output: {name!r} is given twice", 2)
+        outputs[name] = value
+    try:  # the API's bounds (names, lengths, bytes), said here in one line rather than as "invalid outputs"
+        return _OUTPUTS.validate_python(outputs)
+    except ValidationError as exc:
+        raise fail("--output: " + str(exc.errors()[0]["msg"]).removeprefix("Value error, "), 2) from None
 
 
 @incidents_app.command("approve")
@@ -72,11 +105,13 @@ def approve(
     name: As = None,
     role: Role = None,
     iteration: Iteration = None,
+    output: Output = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
 ) -> None:
-    """Approve a step waiting for approval (GET /v1/approvals lists them)."""
-    _decide(True, incident, step, comment, name, role, iteration, api_url, api_key)
+    """Approve a step waiting for approval (GET /v1/approvals lists them), giving the values it asks for."""
+    outputs = parse_outputs(output)
+    _decide(True, incident, step, comment, name, role, iteration, api_url, api_key, outputs)
 
 
 @incidents_app.command("deny")
@@ -113,5 +148,7 @@ def approvals(api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
         )
         if item.get("message"):
             typer.echo(f"    {item['message']}")
+        if item.get("outputs"):
+            typer.echo(f"    approve with: {' '.join(f'--output {name}=...' for name in item['outputs'])}")
     for workflow_id in data.get("unanswered_runs", []):
         typer.echo(f"{workflow_id}: no worker answered; its approvals are not shown (is a worker running?)")

@@ -1,16 +1,44 @@
 """Approvals as data: a person's decision, the counted vote, a pending request and the Update's receipt.
 
 The request's `refusal` is the check the PlaybookWorkflow's Update validator runs: who may decide, bound to
-one incident and step, one person counted once.
+one incident and step, one person counted once, and an approval giving exactly the values the step asks for.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from xorb_orchestrator.playbook.approval import MAX_OUTPUTS
+from xorb_orchestrator.playbook.metadata import IDENTIFIER_PATTERN
+
+MAX_OUTPUT_CHARS = 4096
+# A decision travels in the run's history (the Update) and its values again in the vote and the step's result:
+# all of a decision's names and values together stay under this many bytes (UTF-8), whatever the characters.
+MAX_OUTPUTS_BYTES = 16 * 1024
+_OUTPUT_NAME = re.compile(IDENTIFIER_PATTERN)
+
+
+def _bounded_outputs(values: dict[str, str]) -> dict[str, str]:
+    if len(values) > MAX_OUTPUTS:
+        raise ValueError(f"at most {MAX_OUTPUTS} values, got {len(values)}")
+    for name, value in values.items():
+        if not _OUTPUT_NAME.match(name):
+            raise ValueError(f"{name[:70]!r} is not a value name (letters, digits and '_', at most 64)")
+        if len(value) > MAX_OUTPUT_CHARS:
+            raise ValueError(f"the value of {name!r} is {len(value)} characters long (at most {MAX_OUTPUT_CHARS})")
+    size = sum(len(name.encode()) + len(value.encode()) for name, value in values.items())
+    if size > MAX_OUTPUTS_BYTES:
+        raise ValueError(f"the values are {size} bytes together (at most {MAX_OUTPUTS_BYTES} in UTF-8)")
+    return values
+
+
+# Values given with an approval, name -> text: bounded in number, length and bytes (they live in history).
+ApprovalOutputs = Annotated[dict[str, str], AfterValidator(_bounded_outputs)]
 
 
 class ApprovalDecision(BaseModel):
@@ -26,6 +54,10 @@ class ApprovalDecision(BaseModel):
     roles: list[str] = Field(default_factory=list)
     approve: bool = True
     comment: str = ""
+    outputs: ApprovalOutputs = Field(
+        default_factory=dict,
+        description="The values the step asks for (name -> text), given with an approval; a denial's are ignored.",
+    )
 
 
 class ApprovalVote(BaseModel):
@@ -37,6 +69,7 @@ class ApprovalVote(BaseModel):
     comment: str = ""
     at: datetime
     via: Literal["update", "signal", "timeout", "dry-run"] = "update"
+    outputs: ApprovalOutputs = Field(default_factory=dict, description="The values given with this approval.")
 
 
 class ApprovalRequest(BaseModel):
@@ -52,6 +85,7 @@ class ApprovalRequest(BaseModel):
     round: int = 0
     deadline: datetime
     votes: list[ApprovalVote] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list, description="The names of the values an approval must give.")
 
     def approvals(self) -> int:
         """Approvals counted toward this round."""
@@ -79,7 +113,21 @@ class ApprovalRequest(BaseModel):
             return f"{decision.approver} may not decide step {self.step_id!r} (allowed: {', '.join(who)})"
         if any(vote.approver == decision.approver for vote in self.votes):
             return f"{decision.approver} has already decided step {self.step_id!r}: one person counts once"
-        return None
+        return self.outputs_refusal(decision) if decision.approve else None  # a denial's values are ignored
+
+    def outputs_refusal(self, decision: ApprovalDecision) -> str | None:
+        """Why an approval's values are not exactly the ones asked (a name missing, blank or unknown), or None."""
+        given = decision.outputs
+        found = {
+            "missing": [name for name in self.outputs if name not in given],
+            "empty": [name for name in self.outputs if name in given and not given[name].strip()],
+            "unknown": sorted(name for name in given if name not in self.outputs),
+        }
+        problems = [f"{label} {', '.join(names)}" for label, names in found.items() if names]
+        if not problems:
+            return None
+        asked = ", ".join(self.outputs) or "none"
+        return f"approving step {self.step_id!r} takes exactly the values it asks for ({asked}): {'; '.join(problems)}"
 
 
 class ApprovalReceipt(BaseModel):

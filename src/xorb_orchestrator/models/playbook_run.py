@@ -19,6 +19,7 @@ from xorb_orchestrator.playbook import Playbook, StepState
 
 __all__ = [
     "DEFAULT_HISTORY_LIMIT",
+    "MAX_DRY_RUN_LOOKUPS",
     "ApprovalDecision",
     "ApprovalReceipt",
     "ApprovalRequest",
@@ -34,6 +35,8 @@ __all__ = [
 
 # Events in one run's history before it continues as new (at a boundary between top-level steps).
 DEFAULT_HISTORY_LIMIT = 10_000
+# Real lookups one dry run may make (steps marked `dry_run: call`, in the top playbook only); beyond, simulated.
+MAX_DRY_RUN_LOOKUPS = 5
 
 
 class RunCarry(BaseModel):
@@ -59,6 +62,12 @@ class PlaybookRunInput(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict, description="Resolved inputs (resolve_inputs).")
     incident: IncidentView
     dry_run: bool = False
+    dry_run_lookups: int = Field(
+        0,
+        ge=0,
+        le=MAX_DRY_RUN_LOOKUPS,
+        description="Real calls this dry run may make, to steps marked `dry_run: call` (0: every call simulated).",
+    )
     mutating_actions: list[str] = Field(
         default_factory=list, description="Actions a dry run simulates instead of calling (the registry's flags)."
     )

@@ -66,6 +66,9 @@ class ActionInput(BaseModel):
     first_action: bool = False
     # Dry run: a call that would change something (ActionSpec.mutates) is validated, not made: "simulated".
     dry_run: bool = False
+    # Dry run: the step is marked `dry_run: call` (a read-only lookup safe to make) and within the run's cap.
+    # Without it, an action that reaches outside simulates itself: a dry run reads nothing it was not allowed to.
+    dry_run_call: bool = False
 
 
 class ActionResult(BaseModel):

@@ -55,6 +55,9 @@ class ActionSpec(Generic[ArgsT]):
     mutating: bool
     undo: str | None = None
     mutating_unless: str = ""
+    # Whether a call reaches a system outside (a lookup does, a data helper does not). A dry run makes such a
+    # call only where its step says `dry_run: call`; the safe default is yes.
+    reaches_out: bool = True
 
     def __post_init__(self) -> None:
         if not ACTION_NAME.match(self.name):

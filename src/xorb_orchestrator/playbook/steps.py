@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator
 
@@ -64,6 +64,11 @@ class ActionStep(StepBase):
     action: ActionName
     args: dict[str, Any] = Field(
         default_factory=dict, description="Arguments; any string may contain ${{ <CEL> }} templates."
+    )
+    dry_run: Literal["simulate", "call"] = Field(
+        "simulate",
+        description="In a dry run: `simulate` (default) records the call without making it; `call` makes it when "
+        "it changes nothing (a lookup the author vouches is safe to run), at most 5 per dry run.",
     )
 
 

@@ -108,9 +108,12 @@ async def dry_run(
     alert: Any,
     inputs: dict[str, Any],
     timeout: float = DRY_RUN_TIMEOUT,
+    *,
+    lookups: int = 0,
 ) -> tuple[str, PlaybookRunResult]:
-    """Run a playbook dry on Temporal and wait for it: (workflow id, result). Raises UnknownPlaybook,
-    PlaybookInvalid, ValueError (alert), InputError, DryRunTimeout, TemporalUnavailable."""
+    """Run a playbook dry on Temporal and wait for it: (workflow id, result). `lookups`: the real calls it may
+    make to steps marked `dry_run: call` (0: all simulated). Raises UnknownPlaybook, PlaybookInvalid, ValueError
+    (alert), InputError, DryRunTimeout, TemporalUnavailable."""
     known = await asyncio.to_thread(catalog, settings, actions)
     playbook = resolve(spec, known, actions)
     incident = incident_from_alert(alert, dry_run_incident_id(uuid.uuid4().hex[:16]))
@@ -122,7 +125,7 @@ async def dry_run(
         dry_run=True,
         # Actions a dry run never calls: those that always mutate. The others decide per call (see above).
         mutating_actions=actions.always_mutating(),
-    )
+    ).model_copy(update={"dry_run_lookups": lookups})
     workflow_id = playbook_run_id(incident.incident_id, 1)
     result = await runs.run_to_end(client, settings.temporal_task_queue, request, workflow_id, timeout)
     return workflow_id, result

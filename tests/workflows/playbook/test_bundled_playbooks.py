@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 from temporalio.client import Client
 from typer.testing import CliRunner
 
 from tests.support.paths import ROOT
 from tests.support.playbook_runs import incident
 from tests.support.stack import API_KEY, RedisServer
-from tests.support.tool_servers import PLAYBOOKS_DIR, ToolStack, tool_stack
+from tests.support.tool_servers import AUTHOR_KEY, PLAYBOOKS_DIR, TI_SCORE, ToolStack, tool_stack
 from xorb_orchestrator.cli.playbooks import playbook_app
 from xorb_orchestrator.models.playbook_run import PlaybookRunResult
 from xorb_orchestrator.playbook import BUILTIN_ACTIONS, ActionStep, ApprovalStep, Playbook
@@ -85,8 +86,9 @@ async def stack(temporal_address: str, redis_server: RedisServer) -> AsyncIterat
         yield running
 
 
-async def dry_run(stack: ToolStack, body: dict[str, Any]) -> dict[str, Any]:
-    response = await stack.svc.http.post("/v1/playbooks/dry-run", json=body, timeout=90)
+async def dry_run(stack: ToolStack, body: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    response = await stack.svc.http.post("/v1/playbooks/dry-run", json=body, timeout=90, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -121,28 +123,71 @@ async def test_dry_run_from_the_cli_lists_the_steps(stack: ToolStack, tmp_path: 
     assert stack.tools.calls == [] and stack.sink.bodies() == []
 
 
-async def test_cacao_example_dry_run_really_looks_up_and_simulates_the_rest(stack: ToolStack, tmp_path: Path) -> None:
+async def test_cacao_example_dry_run_calls_nothing_and_says_what_it_would_do(stack: ToolStack, tmp_path: Path) -> None:
+    """CACAO has no way to vouch for a lookup: in a dry run its GET is simulated like the rest (a dry run reads
+    nothing its author did not mark `dry_run: call`), and a choice that reads it takes its else path, warned."""
     before = len(stack.tools.calls)
     report = await dry_run(
         stack, {"playbook": json.loads(CACAO_EXAMPLE.read_text()), "alert": alert({"src_ip": IP}), "inputs": {}}
     )
     assert report["status"] == "completed", report["error"]
-    lookup, condition, _parallel, deny, ticket = report["steps"]
-    assert lookup["result"]["body"] == "91" and not lookup["simulated"]  # a GET: it really ran (through the proxy)
-    assert condition["decision"] == "then"
-    assert deny["simulated"] and deny["args"]["url"] == "https://fw.test.local:8443/.well-known/openc2"
-    assert deny["args"]["json"]["body"]["openc2"]["request"]["target"] == {"ipv4_net": IP}
-    assert ticket["simulated"] and ticket["args"]["json"] == {"title": f"Blocked {IP}"}
-    calls = stack.tools.calls[before:]
-    assert [(c.method, c.host, c.path) for c in calls] == [("GET", "tip.test.local", f"/api/v1/ip/{IP}")]
+    lookup, condition = report["steps"][:2]
+    assert lookup["simulated"] and lookup["args"]["url"] == f"http://tip.test.local/api/v1/ip/{IP}"
+    assert condition["decision"] == "else" and "warning" in condition["result"]
+    assert stack.tools.calls[before:] == []
     # And from the CLI: the same run, the inputs taken from the alert's observables.
     (tmp_path / "alert.json").write_text(json.dumps(alert({"src_ip": IP})))
     args = ["run", str(CACAO_EXAMPLE), "--alert", str(tmp_path / "alert.json"), "--dry-run",
             "--api-url", stack.svc.base_url, "--api-key", API_KEY]  # fmt: skip
     result = await asyncio.to_thread(CliRunner().invoke, playbook_app, args)
     assert result.exit_code == 0, result.output
-    assert len(result.output.splitlines()) == 6 and stack.sink.bodies() == []
-    assert [c.method for c in stack.tools.calls[before:]] == ["GET", "GET"]
+    assert stack.tools.calls[before:] == [] and stack.sink.bodies() == []
+
+
+LOOKUPS = """
+id: dry-run-lookups
+name: Look up an address seven times
+version: "1"
+inputs:
+  tip: {type: string, required: true}
+steps:
+  - id: unmarked
+    action: http.request
+    args: {url: "${{ inputs.tip }}/api/v1/ip/203.0.113.7?n=unmarked"}
+  - id: each
+    for_each: "[1, 2, 3, 4, 5, 6, 7]"
+    steps:
+      - id: lookup
+        action: http.request
+        dry_run: call
+        args: {url: "${{ inputs.tip }}/api/v1/ip/203.0.113.7?n=${{ item }}"}
+  - id: first
+    action: http.request
+    dry_run: call
+    args: {url: "${{ inputs.tip }}/api/v1/ip/203.0.113.7?n=after"}
+"""
+
+
+async def test_dry_run_lookups_are_vouched_for_capped_and_not_shown_verbatim(stack: ToolStack) -> None:
+    body = {"playbook": yaml.safe_load(LOOKUPS), "alert": alert({"src_ip": IP}), "inputs": {"tip": stack.tools.url}}
+    before = len(stack.tools.calls)
+    # A service key (a detector's) may dry-run, but its dry run looks nothing up.
+    report = await dry_run(stack, body)
+    assert report["status"] == "completed", report["error"]
+    assert len(stack.tools.calls) == before
+    assert all(s["simulated"] for s in report["steps"] if s["action"] == "http.request")
+    # A person holding a role of XORB_DRY_RUN_LOOKUP_ROLES: the vouched-for lookups, capped.
+    report = await dry_run(stack, body, AUTHOR_KEY)
+    assert report["status"] == "completed", report["error"]
+    called = sorted(c.query["n"][0] for c in stack.tools.calls[before:])
+    assert called == ["1", "2", "3", "4", "5"]  # the unmarked one not at all; 5 of the rest
+    records = {(s["id"], s["iteration"]): s for s in report["steps"]}
+    assert records[("unmarked", None)]["simulated"]
+    shown = records[("lookup", 0)]["result"]["body"]
+    assert shown["withheld"] is True and shown["bytes"] == len(json.dumps(TI_SCORE)) and len(shown["sha256"]) == 64
+    loop = records[("each", None)]["result"]["iterations"][0]["lookup"]["result"]["body"]
+    assert loop == shown  # nor through the loop's record
+    assert records[("lookup", 5)]["simulated"] and records[("first", None)]["simulated"]  # over the cap
 
 
 # --- a real run, against the ToolServer standing in for the firewall -------------------------------------------
@@ -233,3 +278,33 @@ async def test_a_failure_after_the_block_unblocks(stack: ToolStack, temporal_cli
     paths = [c.path for c in stack.tools.calls[before:]]
     assert paths == ["/api/firewall/alias_util/add/xorb_blocklist", "/api/firewall/alias_util/delete/xorb_blocklist"]
     assert stack.tools.state["alias:xorb_blocklist"] == set()
+
+
+async def test_a_user_name_crafted_as_a_path_stays_one_segment_of_the_suspend_call(
+    stack: ToolStack, temporal_client: Client
+) -> None:
+    """The security trial's injection: a `user` observable `ceo-id/lifecycle/deactivate#` once turned the suspend
+    call into POST /api/v1/users/ceo-id/lifecycle/deactivate. Alert content is data: one encoded path segment."""
+    view = incident()
+    known = playbook_runs.catalog(stack.svc.settings, BUILTIN_ACTIONS)
+    crafted = "ceo-id/lifecycle/deactivate#"
+    workflow_id = await playbook_runs.start_run(
+        temporal_client,
+        stack.svc.settings,
+        BUILTIN_ACTIONS,
+        known["compromised-account"].playbook,
+        view,
+        {"user": crafted, "idp_api": stack.tools.url},
+        1,
+    )
+    await stack.svc.wait_for_approval(view.incident_id, timeout=10)
+    response = await stack.svc.http.post(
+        f"/v1/incidents/{view.incident_id}/approvals",
+        json={"step": "approve-suspend", "approve": True},
+        headers={"X-Xorb-Approver": "carol", "X-Xorb-Roles": "soc-lead"},
+    )
+    assert response.status_code == 200, response.text
+    await result_of(temporal_client, workflow_id)
+    calls = [(c.method, c.path) for c in stack.tools.calls if c.path.startswith("/api/v1/users/")]
+    assert calls[0] == ("POST", "/api/v1/users/ceo-id%2Flifecycle%2Fdeactivate%23/lifecycle/suspend")
+    assert all("/lifecycle/deactivate" not in path.replace("%2F", "") for _, path in calls)

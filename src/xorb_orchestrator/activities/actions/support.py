@@ -53,10 +53,18 @@ def action_args(spec: ActionSpec[ArgsT], request: ActionInput) -> ArgsT:
 
 
 def simulated(spec: ActionSpec[ArgsT], args: ArgsT, request: ActionInput) -> ActionResult | None:
-    """In a dry run, the result standing in for a call that would change something; None: make the call."""
-    if not request.dry_run or not spec.mutates(args):
+    """In a dry run, the result standing in for a call not to make; None: make the call. Not made: one that would
+    change something, and one that reaches outside unless its step vouched for it (`dry_run: call`, within the
+    run's cap): a dry run reads nothing its author did not mark as safe to read."""
+    if not request.dry_run:
         return None
-    return stand_in(args, f"dry run: {spec.name} changes something outside, so it was not called")
+    if spec.mutates(args):
+        return stand_in(args, f"dry run: {spec.name} changes something outside, so it was not called")
+    if spec.reaches_out and not request.dry_run_call:
+        return stand_in(
+            args, f"dry run: {spec.name} was not called (a lookup runs only where its step says dry_run: call)"
+        )
+    return None
 
 
 def stand_in(args: ActionArgs, reason: str, warning: str | None = None) -> ActionResult:

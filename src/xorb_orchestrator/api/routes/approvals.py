@@ -6,7 +6,8 @@ the roles, and anything else is refused (403 identity_mismatch) rather than sile
 names the approver in those headers only when XORB_APPROVER_HEADERS=trust (the default: the dev stack, or a
 proxy that authenticates people and sets the headers); with `refuse` it cannot decide (403 not_bound). The run's
 Update validator then checks the person against the step's approvers and counts each person once; the name and
-the role through which they count are recorded with every vote.
+the role through which they count are recorded with every vote. An approval gives the values the step asks
+for (`outputs`); the run refuses any other set of names (409 approval_refused), a denial needs none.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.config.api_keys import Person
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.approvals import ApprovalOutputs
 from xorb_orchestrator.models.playbook_run import ApprovalDecision
 from xorb_orchestrator.services import playbook_runs
 from xorb_orchestrator.services.playbook_client import ApprovalRejected
@@ -39,6 +41,11 @@ class ApprovalBody(BaseModel):
     approve: bool = Field(description="true approves, false denies.")
     comment: str = Field("", max_length=2000)
     iteration: int | None = Field(None, ge=0, description="The for_each item, when the approval is in a loop.")
+    outputs: ApprovalOutputs = Field(
+        default_factory=dict,
+        description="With an approval: the values the step asks for, name -> text (GET /v1/approvals lists the "
+        "names); a denial needs none, and any sent with one are ignored.",
+    )
 
 
 def _unavailable(exc: Exception) -> ApiError:
@@ -106,6 +113,7 @@ async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
                 "round": request.round,
                 "deadline": request.deadline.isoformat(),
                 "votes": [vote.model_dump(mode="json") for vote in request.votes],
+                "outputs": request.outputs,
             }
         )
     # Runs that could not be asked (no worker answered): their approvals are not listed, but they are not lost.
@@ -140,6 +148,7 @@ async def decide(
         roles=held,
         approve=body.approve,
         comment=body.comment,
+        outputs=body.outputs if body.approve else {},  # a denial gives no values: none reach the run's history
     )
     try:
         workflow_id, receipt = await playbook_runs.decide(svc.client, svc.settings, decision)
@@ -165,6 +174,7 @@ async def decide(
         "identity": identity,
         "approve": body.approve,
         "comment": body.comment,
+        "outputs": decision.outputs,
         "approvals": receipt.approvals,
         "required": receipt.required,
         "outcome": receipt.outcome,

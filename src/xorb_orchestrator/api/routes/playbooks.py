@@ -9,18 +9,35 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from xorb_orchestrator.api.auth import require_api_key
 from xorb_orchestrator.api.body import JSON_TYPES, parse_json, read_body, read_json
 from xorb_orchestrator.api.deps import Services, services
-from xorb_orchestrator.api.errors import ApiError, field_errors
+from xorb_orchestrator.api.errors import RETRY_AFTER_SECONDS, ApiError, field_errors
+from xorb_orchestrator.api.json_input import json_problem
+from xorb_orchestrator.api.openapi import errors, inline_defs, request_body
+from xorb_orchestrator.config.api_keys import Person
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.playbook_run import MAX_DRY_RUN_LOOKUPS
 from xorb_orchestrator.playbook import InputError, PlaybookInvalid, load_document
 from xorb_orchestrator.playbook.catalog import MAX_FILE_BYTES, PlaybookCatalog, PlaybookLoadError
 from xorb_orchestrator.services import playbook_runs
 from xorb_orchestrator.services.playbook_client import DryRunTimeout
+from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 router = APIRouter()
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 MAX_DRY_RUN_BYTES = 2 * MAX_FILE_BYTES  # a playbook and an alert
+_PLAYBOOK = {"type": "object", "description": "a native or CACAO 2.0 playbook"}
+_DRY_RUN = {
+    "type": "object",
+    "required": ["playbook", "alert"],
+    "additionalProperties": False,
+    "properties": {
+        "playbook": {"anyOf": [_PLAYBOOK, {"type": "string", "description": "a catalog playbook's id"}]},
+        "alert": inline_defs(GenericAlert.model_json_schema()),
+        "inputs": {"type": "object", "description": "input name -> value"},
+    },
+}
 
 
 async def _catalog(svc: Services) -> PlaybookCatalog:
@@ -32,7 +49,11 @@ async def _catalog(svc: Services) -> PlaybookCatalog:
         ) from None
 
 
-@router.get("/playbooks", summary="The playbooks of the playbooks directory (XORB_PLAYBOOKS_DIR)")
+@router.get(
+    "/playbooks",
+    summary="The playbooks of the playbooks directory (XORB_PLAYBOOKS_DIR)",
+    responses={500: {"description": "The playbooks directory has invalid files (the deployment must fix them)."}},
+)
 async def list_playbooks(svc: Services = Depends(services)) -> dict[str, Any]:
     known = await _catalog(svc)
     items = [
@@ -53,10 +74,19 @@ async def list_playbooks(svc: Services = Depends(services)) -> dict[str, Any]:
 @router.post(
     "/playbooks/validate",
     summary="Check a playbook (native or CACAO 2.0; JSON, or YAML with a YAML content type)",
-    responses={200: {"description": "{valid, errors: [\"step 'x' field 'y': ...\"]}"}},
+    responses={200: {"description": "{valid, errors: [\"step 'x' field 'y': ...\"]}"}, **errors(400, 413, 415)},
+    openapi_extra=request_body(
+        {
+            # Any document: what is not a playbook is answered 200 {valid: false, errors} like any invalid one.
+            "application/json": {"description": "a native or CACAO 2.0 playbook, or a catalog playbook's id"},
+            "application/yaml": {"description": "the same, in YAML"},
+        }
+    ),
 )
 async def validate(request: Request, svc: Services = Depends(services)) -> dict[str, Any]:
-    media, raw = await read_body(request, MAX_FILE_BYTES, JSON_TYPES + YAML_TYPES)
+    media, raw = await read_body(
+        request, MAX_FILE_BYTES, JSON_TYPES + YAML_TYPES, limit_name="the largest playbook file"
+    )
     if media in YAML_TYPES:
         try:
             document = load_document(raw.decode("utf-8", errors="replace"), "yaml")
@@ -64,13 +94,29 @@ async def validate(request: Request, svc: Services = Depends(services)) -> dict[
             return {"valid": False, "errors": [str(error) for error in exc.errors]}
     else:
         document = parse_json(raw)
-    errors = playbook_runs.validation_errors(document, await _catalog(svc), svc.actions)
-    return {"valid": not errors, "errors": errors}
+        problem = json_problem(document)
+        if problem is not None:
+            return {"valid": False, "errors": [str(problem)]}
+    found = playbook_runs.validation_errors(document, await _catalog(svc), svc.actions)
+    return {"valid": not found, "errors": found}
 
 
-@router.post("/playbooks/dry-run", summary="Run a playbook dry on Temporal: the steps it would take, nothing changed")
-async def dry_run(request: Request, svc: Services = Depends(services)) -> JSONResponse:
-    body = await read_json(request, MAX_DRY_RUN_BYTES)
+@router.post(
+    "/playbooks/dry-run",
+    summary="Run a playbook dry on Temporal: the steps it would take, nothing changed",
+    responses=errors(400, 404, 413, 415, 422, 503, 504),
+    openapi_extra=request_body({"application/json": _DRY_RUN}),
+)
+async def dry_run(
+    request: Request, svc: Services = Depends(services), person: Person | None = Depends(require_api_key)
+) -> JSONResponse:
+    """Steps marked `dry_run: call` really call (up to MAX_DRY_RUN_LOOKUPS) only for a person holding one of
+    XORB_DRY_RUN_LOOKUP_ROLES; for anyone else every call is simulated. Bodies come back withheld either way."""
+    may_look_up = person is not None and bool(svc.settings.dry_run_lookup_role_set & set(person.roles))
+    body = await read_json(request, MAX_DRY_RUN_BYTES, limit_name="a playbook file and an alert")
+    problem = json_problem(body)
+    if problem is not None:
+        raise _invalid(problem.path, problem.message)
     if not isinstance(body, dict) or "playbook" not in body or "alert" not in body:
         raise _invalid("body", "expected {playbook: <object or catalog id>, alert: <generic alert>, inputs: {...}}")
     inputs = body.get("inputs") or {}
@@ -81,7 +127,13 @@ async def dry_run(request: Request, svc: Services = Depends(services)) -> JSONRe
         raise _invalid(unknown[0], "unknown field (expected playbook, alert, inputs)")
     try:
         workflow_id, result = await playbook_runs.dry_run(
-            svc.client, svc.settings, svc.actions, body["playbook"], body["alert"], inputs
+            svc.client,
+            svc.settings,
+            svc.actions,
+            body["playbook"],
+            body["alert"],
+            inputs,
+            lookups=MAX_DRY_RUN_LOOKUPS if may_look_up else 0,
         )
     except playbook_runs.UnknownPlaybook as exc:
         raise ApiError(404, "unknown_playbook", str(exc.args[0])) from None
@@ -103,7 +155,7 @@ async def dry_run(request: Request, svc: Services = Depends(services)) -> JSONRe
             504, "timeout", f"the dry run did not finish within {playbook_runs.DRY_RUN_TIMEOUT:g}s"
         ) from None
     except TemporalUnavailable as exc:
-        raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"}) from None
+        raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": RETRY_AFTER_SECONDS}) from None
     report = result.model_dump(mode="json")
     report["workflow_id"] = workflow_id
     report["decisions"] = [{"step": step, "decision": decision} for step, decision in result.decisions()]

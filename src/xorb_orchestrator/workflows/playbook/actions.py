@@ -41,6 +41,7 @@ async def call_action(
     timeout: timedelta | None,
     retry: TemporalRetryPolicy,
     dry_run: bool,
+    dry_run_call: bool = False,
     first_action: bool = False,
 ) -> ActionResult:
     """Run a registered action by name (the registry is the worker's), as IncidentWorkflow does.
@@ -55,6 +56,7 @@ async def call_action(
             step=PlannedStep(id=key, action=action, args=args),
             incident=incident,
             dry_run=dry_run,
+            dry_run_call=dry_run_call,
             first_action=first_action,
         ),
         result_type=ActionResult,

@@ -6,7 +6,7 @@ when a round times out, its on_timeout denies, approves or escalates to the next
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from temporalio import workflow
@@ -30,6 +30,7 @@ class PendingApproval:
     outcome: Outcome = "pending"
     reason: str = ""
     timed_out: bool = False  # nobody decided in time; on_timeout chose the outcome
+    outputs: dict[str, str] = field(default_factory=dict)  # the values given with the approval that approved
 
     @property
     def approvers(self) -> list[str]:
@@ -60,6 +61,8 @@ class ApprovalDesk:
         assert not isinstance(pending, str)
         request = pending.request
         role = request.eligible(decision.approver, decision.roles)
+        # `refusal` made an approval's values exactly the names asked; a denial gives none (any sent are dropped).
+        outputs = dict(decision.outputs) if decision.approve else {}
         vote = ApprovalVote(
             approver=decision.approver,
             role=role or None,
@@ -67,13 +70,14 @@ class ApprovalDesk:
             comment=decision.comment,
             at=workflow.now(),
             via=via,
+            outputs=outputs,
         )
         request.votes.append(vote)
         if not decision.approve:
             pending.outcome = "denied"
             pending.reason = f"denied by {decision.approver}" + (f": {decision.comment}" if decision.comment else "")
         elif request.approvals() >= request.required:
-            pending.outcome = "approved"
+            pending.outcome, pending.outputs = "approved", outputs
         return ApprovalReceipt(
             step_id=request.step_id,
             iteration=request.iteration,
@@ -93,6 +97,7 @@ class ApprovalDesk:
                 iteration=iteration,
                 message=message,
                 deadline=workflow.now() + first.timeout,
+                outputs=list(step.approval.outputs),
             )
         )
         key = (step.id, iteration)

@@ -7,6 +7,8 @@ activities, timers, child workflows, approvals — and keeps the record and the 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         render_value,
         resolve_inputs,
     )
+    from xorb_orchestrator.playbook.rendering import render_action_args
     from xorb_orchestrator.playbook.step_status import FAILURES
     from xorb_orchestrator.workflows import patches
     from xorb_orchestrator.workflows.playbook import concurrency
@@ -129,6 +132,7 @@ class StepRunner:
         self.records = records
         self.key = workflow.info().workflow_id
         self.mutating = frozenset(request.mutating_actions)
+        self._dry_run_calls = 0  # real calls this dry run made (steps marked `dry_run: call`), capped
         placements = list(request.playbook.walk())
         self.step_ids = [p.step.id for p in placements]
         self.approval_ids = [p.step.id for p in placements if isinstance(p.step, ApprovalStep)]
@@ -203,12 +207,15 @@ class StepRunner:
     def _close(self, step: StepBase, scope: Scope, record: StepRecord, state: StepState) -> None:
         state.status = StepStatus.FAILED if state.status is StepStatus.RUNNING else state.status
         scope.states[step.id] = state
-        record.status, record.result, record.ended_at = state.status, state.result, workflow.now()
+        # In a dry run expressions read what a lookup returned; the caller gets its shape, not its text (a loop's
+        # or a child playbook's record carries its steps' results too).
+        shown = withheld_bodies(state.result) if self.request.dry_run else state.result
+        record.status, record.result, record.ended_at = state.status, shown, workflow.now()
         record.error = state.error or record.error
         if state.status is StepStatus.COMPLETED and step.compensate is not None:
             undo = step.compensate
             try:
-                args = render_value(undo.args, self.context(scope))
+                args = render_action_args(undo.args, self.context(scope))
             except ExpressionError as err:
                 record.error = f"its compensation cannot run: {err}"
                 return
@@ -246,11 +253,17 @@ class StepRunner:
     # --- one method per kind --------------------------------------------------------------------
 
     async def _action(self, step: ActionStep, scope: Scope, record: StepRecord) -> Ran:
-        args = render_value(step.args, self.context(scope))
+        args = render_action_args(step.args, self.context(scope))
         record.action, record.args = step.action, args
         if self.request.dry_run and step.action in self.mutating:
             record.simulated = True
             return StepState(status=StepStatus.COMPLETED), None
+        # A real lookup only where the step vouches it is read-only and the caller may make it (dry_run_lookups).
+        dry_run_call = (
+            self.request.dry_run and step.dry_run == "call" and self._dry_run_calls < self.request.dry_run_lookups
+        )
+        if dry_run_call:
+            self._dry_run_calls += 1
         retry = temporal_retry(step.retry)
         try:
             first, self._first_action_pending = self._first_action_pending, False
@@ -262,6 +275,7 @@ class StepRunner:
                 timeout=step.timeout,
                 retry=retry,
                 dry_run=self.request.dry_run,
+                dry_run_call=dry_run_call,
                 first_action=first,
             )
         except ActivityError as err:
@@ -327,12 +341,14 @@ class StepRunner:
         if self.request.dry_run:
             record.simulated, record.decision = True, "approved"
             record.votes = [ApprovalVote(approver="dry-run", approve=True, at=workflow.now(), via="dry-run")]
-            return StepState(status=StepStatus.COMPLETED, approved=True), None
+            asked = dict.fromkeys(step.approval.outputs)  # nobody gives the values in a dry run: each is null
+            return StepState(status=StepStatus.COMPLETED, result=asked, approved=True), None
         pending = await self.desk.ask(step, scope.iteration, message)
         record.votes, record.decision = pending.request.votes, pending.outcome
         approved = pending.outcome == "approved"
         state = StepState(
             status=StepStatus.COMPLETED if approved else _refusal(pending),
+            result=dict(pending.outputs),  # the values given with the approval ({} when none were asked)
             approved=approved,
             approvers=pending.approvers,
             error=None if approved else pending.reason,
@@ -363,6 +379,7 @@ class StepRunner:
                 "inputs": inputs,
                 "carried": None,
                 "measure_first_action": False,
+                "dry_run_lookups": 0,  # the cap is the whole dry run's: a child's lookups are simulated
             }
         )
         result = await self.run_child(
@@ -377,6 +394,25 @@ class StepRunner:
         for undo in result.pending_undo:  # a later failure here undoes the child's steps too
             self.ledger.push(undo)
         return StepState(status=StepStatus.COMPLETED, result=result.states), None
+
+
+def withheld_bodies(value: Any) -> Any:
+    """A dry run's record as its caller sees it: every `body` a call returned only by its size, hash and (for an
+    object) its keys. Whoever may start a dry run is not thereby allowed to read the looked-up host."""
+    if isinstance(value, list):
+        return [withheld_bodies(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    shown = {key: withheld_bodies(item) for key, item in value.items() if key != "body"}
+    if "body" in value and value["body"] is not None:
+        body = value["body"]
+        encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        shown["body"] = {"withheld": True, "bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+        if isinstance(body, dict):
+            shown["body"]["keys"] = sorted(body)[:50]
+    elif "body" in value:
+        shown["body"] = None
+    return shown
 
 
 def _refusal(pending: PendingApproval) -> StepStatus:
