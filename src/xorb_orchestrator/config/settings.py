@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -13,6 +14,12 @@ from xorb_orchestrator.config.api_keys import ApiKeyEntry, ApiKeyError, merge_ke
 from xorb_orchestrator.config.playbook_inputs import parse_auto_playbooks, parse_playbook_inputs
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Network = IPv4Network | IPv6Network
+
+# RFC 1918 and IPv6 unique local addresses (RFC 4193). Not the documentation ranges (192.0.2.0/24 ...), which
+# Python's is_private counts: nothing is ours by accident. Loopback and link-local are never ours nor targets.
+DEFAULT_INTERNAL_NETWORKS = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+ASSET_FILE_SUFFIXES = (".yaml", ".yml", ".csv")
 
 
 class SettingsError(Exception):
@@ -78,6 +85,17 @@ class Settings(BaseSettings):
     # deployment gives them (JSON: {"<playbook id or *>": {"<input>": value}}): see playbook_selection.
     auto_playbooks: str = Field("all", alias="XORB_AUTO_PLAYBOOKS")
     playbook_inputs: str = Field("", alias="XORB_PLAYBOOK_INPUTS", repr=False)
+    # Who may let a dry run make its vouched-for lookups (steps marked `dry_run: call`): people (person-bound
+    # keys) holding one of these roles. Everyone else's dry runs simulate every call.
+    dry_run_lookup_roles: str = Field("soc-lead,playbook-author", alias="XORB_DRY_RUN_LOOKUP_ROLES")
+    # What is ours: these networks (comma-separated CIDRs) and everything in the asset inventory.
+    internal_networks: str = Field(DEFAULT_INTERNAL_NETWORKS, alias="XORB_INTERNAL_NETWORKS")
+    # The asset inventory (YAML or CSV: policy/assets.py); none: only XORB_INTERNAL_NETWORKS is ours.
+    assets_file: Path | None = Field(None, alias="XORB_ASSETS_FILE")
+    # The response policy (policy/response_policy.py); none: the bundled conservative one.
+    policy_file: Path | None = Field(None, alias="XORB_POLICY_FILE")
+    # The threat-intelligence feeds to import (intel/).
+    ti_feeds_file: Path | None = Field(None, alias="XORB_TI_FEEDS_FILE")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -137,6 +155,29 @@ class Settings(BaseSettings):
         parse_playbook_inputs(value)
         return value
 
+    @field_validator("internal_networks")
+    @classmethod
+    def _internal_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("assets_file")
+    @classmethod
+    def _assets_format(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in ASSET_FILE_SUFFIXES:
+            raise ValueError(f"expected a .yaml, .yml or .csv file, got {str(value)!r}")
+        return value
+
+    @property
+    def dry_run_lookup_role_set(self) -> frozenset[str]:
+        """XORB_DRY_RUN_LOOKUP_ROLES as a set of role names."""
+        return frozenset(_split(self.dry_run_lookup_roles))
+
+    @property
+    def internal_cidrs(self) -> tuple[Network, ...]:
+        """XORB_INTERNAL_NETWORKS as networks."""
+        return parse_networks(self.internal_networks)
+
     @property
     def configured_playbook_inputs(self) -> dict[str, dict[str, Any]]:
         return parse_playbook_inputs(self.playbook_inputs)
@@ -164,6 +205,9 @@ class Settings(BaseSettings):
             ("TEMPORAL_TLS_KEY", self.temporal_tls_key),
             ("TEMPORAL_TLS_CA", self.temporal_tls_ca),
             ("XORB_API_KEY_FILE", self.api_key_file),
+            ("XORB_ASSETS_FILE", self.assets_file),
+            ("XORB_POLICY_FILE", self.policy_file),
+            ("XORB_TI_FEEDS_FILE", self.ti_feeds_file),
         ):
             if path is not None and not path.is_file():
                 raise ValueError(f"{name}: no readable file at {path}")
@@ -231,6 +275,26 @@ def parse_allowed_hosts(value: str) -> list[tuple[str, int | None]]:
             raise ValueError(f"expected a port from 1 to 65535, got {entry!r}")
         out.append((host.lower(), port))
     return out
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    """'10.0.0.0/8, fc00::/7, 192.0.2.7' -> networks (an address is its /32 or /128). At least one; host bits
+    set (10.0.0.1/8) is refused rather than guessed at."""
+    networks: list[Network] = []
+    for entry in _split(value):
+        try:
+            networks.append(ip_network(entry, strict=True))
+        except ValueError:
+            try:
+                guess = ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"expected comma-separated networks (CIDR) such as 10.0.0.0/8, got {entry!r}"
+                ) from None
+            raise ValueError(f"expected networks without host bits, got {entry!r} (did you mean {guess}?)") from None
+    if not networks:
+        raise ValueError(f"expected at least one network (CIDR), e.g. the default {DEFAULT_INTERNAL_NETWORKS}")
+    return tuple(dict.fromkeys(networks))
 
 
 def _split(value: str) -> list[str]:
