@@ -229,8 +229,8 @@ async def test_reads_survive_redis_going_away(temporal_address: str, tmp_path: P
             cached = await svc.wait_for_incident(incident_id, status="closed")
             assert (await svc.http.get("/readyz")).json() == {
                 "status": "ready",
-                "temporal": True,
-                "redis": True,
+                "temporal": "up",
+                "redis": "up",
             }
 
             redis.stop()
@@ -243,8 +243,9 @@ async def test_reads_survive_redis_going_away(temporal_address: str, tmp_path: P
             assert from_temporal["status"] == "closed" and from_temporal["alert_count"] == 1
             assert from_temporal["revision"] == cached["revision"]
             ready = await svc.http.get("/readyz")
-            assert ready.status_code == 503
-            assert ready.json() == {"status": "not_ready", "temporal": True, "redis": False}
+            # The API still serves (reads from Temporal, alerts taken): ready, degraded.
+            assert ready.status_code == 200
+            assert ready.json() == {"status": "degraded", "temporal": "up", "redis": "down"}
 
             # Alerts are still taken: Temporal holds them; only the cache is missing. (Not waiting
             # for this one to finish: each cache publish now retries before giving up.)

@@ -431,7 +431,7 @@ MALFORMED: list[tuple[str, str, Edit, str, str]] = [
     ("generic", "example", _set(["titel"], "typo"), "$.titel", "not a field"),
     ("generic", "example", _set(["observables", "src_ip"], "10.0.0.999"), "$.observables.src_ip", "IPv4"),
     ("generic", "example", _set(["techniques"], ["T1071", "1071"]), "$.techniques[1]", "pattern"),
-    ("generic", "example", _set(["time"], "yesterday"), "$.time", "datetime"),
+    ("generic", "example", _set(["time"], "yesterday"), "$.time", "date-time"),
     (
         "generic",
         "list_observables",
