@@ -78,3 +78,10 @@ def test_header_values_cannot_carry_line_breaks() -> None:
 def test_json_bodies_keep_values_as_json_values() -> None:
     rendered = render_action_args({"json": {"user": "${{ inputs.user }}", "q": "${{ inputs.query }}"}}, CONTEXT)
     assert rendered == {"json": {"user": "ceo-id/lifecycle/deactivate#", "q": "a&admin=true"}}
+
+
+def test_a_template_written_into_an_alert_value_stays_text() -> None:
+    """An attacker types `${{ ... }}` into a login form: the value is data, never evaluated."""
+    context = {**CONTEXT, "inputs": {**CONTEXT["inputs"], "user": "${{ incident.id }}"}}
+    args = render_action_args({"text": "user ${{ inputs.user }}", "body": {"u": "${{ inputs.user }}"}}, context)
+    assert args == {"text": "user ${{ incident.id }}", "body": {"u": "${{ incident.id }}"}}

@@ -449,3 +449,48 @@ def test_validate_playbook_works_in_a_fresh_interpreter_with_nothing_else_import
     assert len(lines) == 5, done.stdout
     assert all(line.endswith(" []") for line in lines[:4]), done.stdout
     assert lines[4] == "also loaded: []", done.stdout
+
+
+GATE = "  - id: ok\n    approval: {approvers: {roles: [soc-lead]}, timeout: 10m, gates: [%s]}\n"
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        (GATE % "block" + "  - {id: block, action: http.request, args: {url: 'x/${{ inputs.ip }}'}}\n", []),
+        (
+            GATE % "blok" + "  - {id: block, action: http.request}\n",
+            ["step 'ok' field 'approval.gates.0': unknown step 'blok' (did you mean 'block'?)"],
+        ),
+        (
+            "  - {id: block, action: http.request}\n" + GATE % "block",
+            ["step 'ok' field 'approval.gates.0': step 'block' comes before this approval: it gates later steps"],
+        ),
+        (
+            GATE % "later" + "  - {id: later, wait: {delay: 1m}}\n",
+            ["step 'ok' field 'approval.gates.0': step 'later' is a wait step: an approval gates action steps"],
+        ),
+        (
+            GATE % "block"
+            + "  - {id: look, action: data.set}\n"
+            + "  - {id: block, action: http.request, args: {url: '${{ steps.look.result }}'}}\n",
+            [
+                "step 'ok' field 'approval.gates.0': step 'block' args.url: step 'look' runs after this step "
+                "when this approval is asked"
+            ],
+        ),
+        (
+            GATE % "block" + "  - id: each\n    for_each: '[1]'\n    steps: [{id: block, action: http.request}]\n",
+            [
+                "step 'ok' field 'approval.gates.0': step 'block' runs in other for_each items than this approval: "
+                "it cannot gate it"
+            ],
+        ),
+        (
+            GATE % "block" + GATE.replace("id: ok", "id: ok2") % "block" + "  - {id: block, action: http.request}\n",
+            ["step 'ok2' field 'approval.gates.0': step 'block' is already gated by approval 'ok'"],
+        ),
+    ],
+)
+def test_gates(steps: str, expected: list[str]) -> None:
+    assert problems(steps) == expected

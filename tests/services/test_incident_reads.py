@@ -8,14 +8,21 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from temporalio.client import Client
 
 from tests.support.stack import RedisServer, RunningService, make_settings, service
 from xorb_orchestrator.devtools.webhook_sink import Received, WebhookSink
+from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.workflow_io import IncidentInput
+from xorb_orchestrator.services.correlation import fingerprint
+from xorb_orchestrator.services.incident_client import deliver_alerts
+from xorb_orchestrator.sources.generic_alert import GenericAlert
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -258,3 +265,23 @@ async def test_reads_survive_redis_going_away(temporal_address: str, tmp_path: P
             await eventually(readable)
     finally:
         redis.stop()
+
+
+async def test_an_incident_no_worker_answers_for_is_503_with_retry_after_not_500(
+    svc: RunningService, temporal_client: Client
+) -> None:
+    """Its workflow sits on a task queue nobody polls: the read says so (503, Retry-After), never a 500."""
+    client = temporal_client
+    incident_id = "incident-" + uuid.uuid4().hex[:24]
+    alert = GenericAlert.model_validate(_alert("reads-no-worker", "high")).to_alert()
+    envelope = AlertEnvelope(alert=alert, fingerprint=fingerprint(alert), received_at=datetime.now(UTC))
+    request = IncidentInput(incident_id=incident_id, correlation_key="reads-no-worker")
+    await deliver_alerts(client, "nobody-polls-" + RUN, request, [envelope])
+    try:
+        response = await svc.http.get(f"/v1/incidents/{incident_id}")
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"]
+        body = response.json()
+        assert body["error"] == "unavailable" and "retry later" in body["message"], body
+    finally:
+        await client.get_workflow_handle(incident_id).terminate("test over")

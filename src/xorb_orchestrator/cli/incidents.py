@@ -12,7 +12,8 @@ once per name.
 from __future__ import annotations
 
 import getpass
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -148,7 +149,17 @@ def approvals(api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
         )
         if item.get("message"):
             typer.echo(f"    {item['message']}")
+        for shown in item.get("requests", []):
+            typer.echo(f"    approving sends ({shown['step_id']}): {shown['action']} {_request_text(shown['args'])}")
         if item.get("outputs"):
             typer.echo(f"    approve with: {' '.join(f'--output {name}=...' for name in item['outputs'])}")
     for workflow_id in data.get("unanswered_runs", []):
         typer.echo(f"{workflow_id}: no worker answered; its approvals are not shown (is a worker running?)")
+
+
+def _request_text(args: dict[str, Any]) -> str:
+    """A gated request in one line: `POST <url>` first for an HTTP call, then the other arguments as JSON."""
+    rest = dict(args)
+    head = " ".join(str(rest.pop(key)) for key in ("method", "url") if key in rest)
+    tail = json.dumps(rest, ensure_ascii=False, sort_keys=True) if rest else ""
+    return " ".join(part for part in (head, tail) if part)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -72,6 +72,25 @@ class ApprovalVote(BaseModel):
     outputs: ApprovalOutputs = Field(default_factory=dict, description="The values given with this approval.")
 
 
+class GatedRequest(BaseModel):
+    """A request an approval decides, exactly as it will be sent: the gated step, its action and rendered args.
+
+    The step runs only with these args: if they render differently when it runs, it fails instead."""
+
+    step_id: str
+    action: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Gate(BaseModel):
+    """How the approval gating one step instance decided, and the request it showed (carried across
+    continue-as-new: the gated step may run in a later run of the chain)."""
+
+    approval_id: str
+    approved: bool
+    request: GatedRequest
+
+
 class ApprovalRequest(BaseModel):
     """A pending approval, as `GET /v1/approvals` shows it; `round` 0 is the first group, 1+ escalations."""
 
@@ -86,6 +105,9 @@ class ApprovalRequest(BaseModel):
     deadline: datetime
     votes: list[ApprovalVote] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list, description="The names of the values an approval must give.")
+    requests: list[GatedRequest] = Field(
+        default_factory=list, description="The requests this approval decides (its `gates`), as they will be sent."
+    )
 
     def approvals(self) -> int:
         """Approvals counted toward this round."""

@@ -11,7 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from xorb_orchestrator.models.approvals import ApprovalDecision, ApprovalReceipt, ApprovalRequest, ApprovalVote
+from xorb_orchestrator.models.approvals import (
+    ApprovalDecision,
+    ApprovalReceipt,
+    ApprovalRequest,
+    ApprovalVote,
+    Gate,
+    GatedRequest,
+)
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.plan import PinnedPlaybook
 from xorb_orchestrator.models.run_records import PlaybookRunState, RunStatus, StepRecord, UndoRecord
@@ -24,6 +31,8 @@ __all__ = [
     "ApprovalReceipt",
     "ApprovalRequest",
     "ApprovalVote",
+    "Gate",
+    "GatedRequest",
     "PlaybookRunInput",
     "PlaybookRunResult",
     "PlaybookRunState",
@@ -46,6 +55,7 @@ class RunCarry(BaseModel):
     states: dict[str, StepState]
     records: list[StepRecord]
     undo: list[UndoRecord]
+    gates: dict[str, Gate] = Field(default_factory=dict, description="Decided gates by gated step instance.")
 
 
 class PlaybookRunInput(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from xorb_orchestrator.models.approvals import ApprovalRequest, ApprovalVote
+from xorb_orchestrator.models.approvals import ApprovalRequest, ApprovalVote, GatedRequest
 from xorb_orchestrator.playbook.durations import Duration
 from xorb_orchestrator.playbook.policies import RetryPolicy
 from xorb_orchestrator.playbook.step_status import StepStatus
@@ -40,6 +40,9 @@ class StepRecord(BaseModel):
     decision: str | None = Field(None, description="if: then/else; switch: the case; parallel any: the winner ...")
     simulated: bool = Field(False, description="Dry run: not executed (mutating action, approval or wait).")
     votes: list[ApprovalVote] = Field(default_factory=list)
+    requests: list[GatedRequest] = Field(
+        default_factory=list, description="Approvals: the requests the approval decided, as they were shown."
+    )
 
 
 class UndoRecord(BaseModel):

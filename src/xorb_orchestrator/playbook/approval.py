@@ -8,11 +8,12 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator
 
 from xorb_orchestrator.playbook.durations import Duration
-from xorb_orchestrator.playbook.metadata import IDENTIFIER_PATTERN, Strict
+from xorb_orchestrator.playbook.metadata import IDENTIFIER_PATTERN, StepId, Strict
 
 MAX_APPROVERS_REQUIRED = 20
 MAX_ESCALATIONS = 3
 MAX_OUTPUTS = 20
+MAX_GATES = 10
 
 OutputName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 
@@ -66,7 +67,15 @@ class Approval(ApprovalGroup):
         "that exactly one person gives them.",
     )
 
-    @field_validator("outputs")
+    gates: list[StepId] = Field(
+        default_factory=list,
+        max_length=MAX_GATES,
+        description="Ids of later action steps this approval decides: their requests, rendered when the approval "
+        "is asked, are shown to the approvers; each runs only after this approval approved, and only with exactly "
+        "the request shown (otherwise it fails).",
+    )
+
+    @field_validator("outputs", "gates")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:
         twice = sorted({name for name in value if value.count(name) > 1})

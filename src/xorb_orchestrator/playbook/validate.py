@@ -55,6 +55,7 @@ class _Validator:
         self.errors: list[PlaybookError] = []
         self.placements: dict[str, Placement] = {}
         self.lists: dict[str, list[Step]] = {}
+        self.gated_by: dict[str, str] = {}  # gated action step id -> the approval that gates it
         self.expressions = ExpressionChecker(playbook, self.placements)
 
     def error(self, message: str, step: StepBase | None = None, field: str | None = None) -> None:
@@ -192,6 +193,35 @@ class _Validator:
             self._templates(step, "approval.message", approval.message, scope)
         for field, message in approval_problems(approval):
             self.error(message, step, field)
+        for index, gated in enumerate(approval.gates):
+            self._gate(step, f"approval.gates.{index}", gated, scope)
+
+    def _gate(self, step: ApprovalStep, field: str, gated: str, scope: Scope) -> None:
+        """A gated step: a later action step in the same for_each items, whose request can be rendered (and
+        shown) when the approval is asked, gated by this approval alone."""
+        placement = self.placements.get(gated)
+        if placement is None:
+            self.error(f"unknown step '{gated}'{suggestion(gated, self.placements)}", step, field)
+            return
+        if not isinstance(placement.step, ActionStep):
+            self.error(f"step '{gated}' is a {placement.step.kind} step: an approval gates action steps", step, field)
+            return
+        if placement.order < self.placements[step.id].order:
+            self.error(f"step '{gated}' comes before this approval: it gates later steps", step, field)
+            return
+        if placement.loops != self.placements[step.id].loops:
+            self.error(
+                f"step '{gated}' runs in other for_each items than this approval: it cannot gate it", step, field
+            )
+            return
+        other = self.gated_by.setdefault(gated, step.id)
+        if other != step.id:
+            self.error(f"step '{gated}' is already gated by approval '{other}'", step, field)
+            return
+        # What the approvers see is rendered when they are asked: only what is known then may be read.
+        for path, text in template_strings(placement.step.args):
+            for problem in self.expressions.template(text, step, scope):  # read as if at the approval
+                self.error(f"step '{gated}' args.{path}: {problem} when this approval is asked", step, field)
 
     def _wait(self, step: WaitStep, scope: Scope) -> None:
         delay, until = step.wait.delay, step.wait.until

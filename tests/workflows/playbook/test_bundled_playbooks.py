@@ -298,6 +298,11 @@ async def test_a_user_name_crafted_as_a_path_stays_one_segment_of_the_suspend_ca
         1,
     )
     await stack.svc.wait_for_approval(view.incident_id, timeout=10)
+    waiting = (await stack.svc.http.get("/v1/approvals")).json()["items"]
+    [shown] = next(item for item in waiting if item["incident_id"] == view.incident_id)["requests"]
+    # The approver sees the request exactly as it will be sent: the crafted name is one encoded segment.
+    suspend_url = f"{stack.tools.url}/api/v1/users/ceo-id%2Flifecycle%2Fdeactivate%23/lifecycle/suspend"
+    assert (shown["step_id"], shown["args"]["method"], shown["args"]["url"]) == ("suspend-user", "POST", suspend_url)
     response = await stack.svc.http.post(
         f"/v1/incidents/{view.incident_id}/approvals",
         json={"step": "approve-suspend", "approve": True},

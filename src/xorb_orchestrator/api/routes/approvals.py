@@ -114,6 +114,8 @@ async def list_approvals(svc: Services = Depends(services)) -> dict[str, Any]:
                 "deadline": request.deadline.isoformat(),
                 "votes": [vote.model_dump(mode="json") for vote in request.votes],
                 "outputs": request.outputs,
+                # What an approval sends: each gated step's request, rendered exactly as it will be sent.
+                "requests": [shown.model_dump(mode="json") for shown in request.requests],
             }
         )
     # Runs that could not be asked (no worker answered): their approvals are not listed, but they are not lost.

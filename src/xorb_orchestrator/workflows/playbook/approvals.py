@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalReceipt,
         ApprovalRequest,
         ApprovalVote,
+        GatedRequest,
     )
     from xorb_orchestrator.playbook import ApprovalStep, OnTimeout, format_duration
     from xorb_orchestrator.workflows.waiting import wait_until
@@ -86,7 +87,9 @@ class ApprovalDesk:
             outcome=pending.outcome,
         )
 
-    async def ask(self, step: ApprovalStep, iteration: int | None, message: str) -> PendingApproval:
+    async def ask(
+        self, step: ApprovalStep, iteration: int | None, message: str, requests: list[GatedRequest] | None = None
+    ) -> PendingApproval:
         """Wait for the decision, round after round; every round is bounded by its timeout."""
         rounds = step.approval.rounds()
         first = rounds[0]
@@ -98,6 +101,7 @@ class ApprovalDesk:
                 message=message,
                 deadline=workflow.now() + first.timeout,
                 outputs=list(step.approval.outputs),
+                requests=list(requests or ()),
             )
         )
         key = (step.id, iteration)

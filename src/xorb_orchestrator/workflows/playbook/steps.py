@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.incident import StepStatus
     from xorb_orchestrator.models.playbook_run import (
         ApprovalVote,
+        Gate,
+        GatedRequest,
         PlaybookRunInput,
         PlaybookRunResult,
         RunStatus,
@@ -49,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         render_value,
         resolve_inputs,
     )
+    from xorb_orchestrator.playbook.gating import gate_key, gate_refusal, gated_steps
     from xorb_orchestrator.playbook.rendering import render_action_args
     from xorb_orchestrator.playbook.step_status import FAILURES
     from xorb_orchestrator.workflows import patches
@@ -121,6 +124,7 @@ class StepRunner:
         ledger: UndoLedger,
         records: list[StepRecord],
         run_child: RunChild,
+        gates: dict[str, Gate] | None = None,
     ):
         self.request = request
         self.run_child = run_child
@@ -130,11 +134,14 @@ class StepRunner:
         self.desk = desk
         self.ledger = ledger
         self.records = records
+        self.gates = {} if gates is None else gates  # decided approvals, by gated step instance (gate_key)
+        self.gated_by = gated_steps(request.playbook)
         self.key = workflow.info().workflow_id
         self.mutating = frozenset(request.mutating_actions)
         self._dry_run_calls = 0  # real calls this dry run made (steps marked `dry_run: call`), capped
         placements = list(request.playbook.walk())
         self.step_ids = [p.step.id for p in placements]
+        self.steps_by_id = {p.step.id: p.step for p in placements}
         self.approval_ids = [p.step.id for p in placements if isinstance(p.step, ApprovalStep)]
 
     def context(self, scope: Scope) -> dict[str, Any]:
@@ -255,6 +262,7 @@ class StepRunner:
     async def _action(self, step: ActionStep, scope: Scope, record: StepRecord) -> Ran:
         args = render_action_args(step.args, self.context(scope))
         record.action, record.args = step.action, args
+        self._check_gate(step, scope, args)
         if self.request.dry_run and step.action in self.mutating:
             record.simulated = True
             return StepState(status=StepStatus.COMPLETED), None
@@ -285,6 +293,35 @@ class StepRunner:
         if result.outcome == "skipped":
             return StepState(status=StepStatus.SKIPPED, result=result.details, error=result.reason), None
         return StepState(status=StepStatus.COMPLETED, result=result.details), None
+
+    def _check_gate(self, step: ActionStep, scope: Scope, args: dict[str, Any]) -> None:
+        """A gated step runs only as its approval approved it: approved, and with exactly the request shown."""
+        approval_id = self.gated_by.get(step.id)
+        if approval_id is None:
+            return
+        gate = self.gates.get(gate_key(step.id, scope.iterations))
+        decided = None if gate is None else (gate.approved, gate.request.args)
+        refusal = gate_refusal(step.id, approval_id, decided, args)
+        if refusal is not None:
+            raise StepFailure(refusal)
+
+    def _gated_requests(self, step: ApprovalStep, scope: Scope) -> list[GatedRequest]:
+        """The requests the approval decides, rendered now, exactly as they will be sent."""
+        requests = []
+        for gated in step.approval.gates:
+            target = self.steps_by_id[gated]
+            assert isinstance(target, ActionStep)  # the validator allows only action steps
+            try:
+                args = render_action_args(target.args, self.context(scope))
+            except ExpressionError as err:
+                raise StepFailure(f"cannot show the request of step '{gated}' to approvers: {err}") from None
+            requests.append(GatedRequest(step_id=gated, action=target.action, args=args))
+        return requests
+
+    def _decide_gates(self, requests: list[GatedRequest], approval_id: str, approved: bool, scope: Scope) -> None:
+        for shown in requests:
+            gate = Gate(approval_id=approval_id, approved=approved, request=shown)
+            self.gates[gate_key(shown.step_id, scope.iterations)] = gate
 
     async def _branch(self, step: IfStep | SwitchStep, scope: Scope, record: StepRecord) -> Ran:
         warning = None
@@ -338,14 +375,18 @@ class StepRunner:
         message = step.approval.message
         message = str(render_template(message, self.context(scope))) if message else ""
         record.args = {"message": message}
+        requests = self._gated_requests(step, scope)
+        record.requests = requests
         if self.request.dry_run:
             record.simulated, record.decision = True, "approved"
             record.votes = [ApprovalVote(approver="dry-run", approve=True, at=workflow.now(), via="dry-run")]
+            self._decide_gates(requests, step.id, True, scope)
             asked = dict.fromkeys(step.approval.outputs)  # nobody gives the values in a dry run: each is null
             return StepState(status=StepStatus.COMPLETED, result=asked, approved=True), None
-        pending = await self.desk.ask(step, scope.iteration, message)
+        pending = await self.desk.ask(step, scope.iteration, message, requests)
         record.votes, record.decision = pending.request.votes, pending.outcome
         approved = pending.outcome == "approved"
+        self._decide_gates(requests, step.id, approved, scope)
         state = StepState(
             status=StepStatus.COMPLETED if approved else _refusal(pending),
             result=dict(pending.outputs),  # the values given with the approval ({} when none were asked)

@@ -48,7 +48,8 @@ class PlaybookWorkflow:
         self._records: list[StepRecord] = list(carried.records) if carried else []
         self._desk = ApprovalDesk(request.incident.incident_id)
         self._ledger = UndoLedger(carried.undo if carried else None)
-        self._runner = StepRunner(request, self._desk, self._ledger, self._records, self._run_child)
+        gates = dict(carried.gates) if carried else {}
+        self._runner = StepRunner(request, self._desk, self._ledger, self._records, self._run_child, gates)
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -137,7 +138,13 @@ class PlaybookWorkflow:
         if not info.is_continue_as_new_suggested() and info.get_current_history_length() < self._request.history_limit:
             return
         await workflow.wait_condition(workflow.all_handlers_finished)
-        carry = RunCarry(next_index=next_index, states=self._states, records=self._records, undo=self._ledger.pending)
+        carry = RunCarry(
+            next_index=next_index,
+            states=self._states,
+            records=self._records,
+            undo=self._ledger.pending,
+            gates=self._runner.gates,
+        )
         workflow.continue_as_new(self._request.model_copy(update={"carried": carry}))
 
     def _result(self) -> PlaybookRunResult:
