@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions, catalog_of
 from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
 from xorb_orchestrator.activities.incident import IncidentActivities
+from xorb_orchestrator.activities.intel.feed_sync import FeedSyncActivities
 from xorb_orchestrator.activities.redelivery import RedeliveryActivities
 from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.api.app import create_app
@@ -28,14 +29,21 @@ from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore, IndicatorStoreError
+from xorb_orchestrator.infrastructure.intel_files import AssetsFile, read_feeds, read_policy
+from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
 from xorb_orchestrator.infrastructure.temporal import connect, ensure_search_attributes, sdk_runtime
+from xorb_orchestrator.intel.feeds_config import FeedsConfig
 from xorb_orchestrator.playbook.actions import ActionCatalog
+from xorb_orchestrator.services.feed_syncs import reconcile_schedules
 from xorb_orchestrator.services.intake import AlertIntake
+from xorb_orchestrator.workflows.containment import ContainmentWorkflow
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
+from xorb_orchestrator.workflows.intel.feed_sync import FeedSyncWorkflow
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
-WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow, PlaybookWorkflow]
+WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow, PlaybookWorkflow, FeedSyncWorkflow, ContainmentWorkflow]
 # Libraries the activity modules (which workflows import to call them by method) bring along. Passed through,
 # the sandbox never re-imports them: a lazy import of theirs (redis loads submodules on first use) happening
 # on another thread during a workflow activation would otherwise be run under the sandbox's restrictions.
@@ -82,6 +90,9 @@ def build_worker(
     cache: IncidentCache,
     http: httpx.AsyncClient,
     actions: list[RunnableAction] | None = None,
+    *,
+    indicators: IndicatorStore | None = None,
+    feeds: FeedsConfig | None = None,
 ) -> Worker:
     """A worker on the configured task queue with all workflows, the bookkeeping activities and `actions`.
 
@@ -89,9 +100,12 @@ def build_worker(
     activity concurrency below only protects this one process.
     """
     actions = response_actions() if actions is None else actions
-    incident = IncidentActivities(settings, cache, action_catalog(actions))
+    feeds = feeds or read_feeds(settings)
+    indicators = indicators or IndicatorStore(settings.redis_url)
+    incident = incident_activities(settings, cache, action_catalog(actions), indicators, feeds)
     redelivery = RedeliveryActivities()
     slots = SlotActivities(client, settings)
+    feed_sync = FeedSyncActivities(feeds, indicators)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
@@ -104,6 +118,10 @@ def build_worker(
             redelivery.recall_deliveries,
             slots.request_slot,
             slots.find_closed,
+            feed_sync.begin_sync,
+            feed_sync.sync_page,
+            feed_sync.finish_sync,
+            feed_sync.record_failure,
             # Every response action: a plan or playbook step names one of these by its registered name.
             *action_activities(actions, ActionDeps(settings, http)),
         ],
@@ -111,6 +129,29 @@ def build_worker(
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
+
+
+def incident_activities(
+    settings: Settings,
+    cache: IncidentCache,
+    actions: ActionCatalog,
+    indicators: IndicatorStore | None = None,
+    feeds: FeedsConfig | None = None,
+) -> IncidentActivities:
+    """Enrich, plan and publish, with the deployment's inventory, feeds and response policy."""
+    feeds = feeds or read_feeds(settings)
+    enricher = Enricher(indicators or IndicatorStore(settings.redis_url), feeds, AssetsFile(settings))
+    return IncidentActivities(cache, enricher, Planner(settings, actions, read_policy(settings)))
+
+
+async def _schedule_feeds(client: Client, settings: Settings, feeds: FeedsConfig, indicators: IndicatorStore) -> None:
+    """One Schedule per configured feed. Redis down only delays removing unconfigured feeds' indicators."""
+    try:
+        await reconcile_schedules(client, feeds, settings.temporal_task_queue, indicators)
+    except IndicatorStoreError as exc:
+        log.warning("feed schedules set, but feeds no longer configured could not be cleaned up: %s", exc)
+    if feeds.feeds:
+        log.info("threat-intelligence feeds scheduled: %s", ", ".join(feed.name for feed in feeds.feeds))
 
 
 def required_api_keys(settings: Settings) -> list[ApiKeyEntry]:
@@ -132,11 +173,15 @@ async def run_service(
 ) -> None:
     """Connect, start the requested roles, and run until `stop` is set or SIGINT/SIGTERM arrives."""
     api_keys = required_api_keys(settings) if roles.api else []
+    feeds = read_feeds(settings)
+    read_policy(settings)  # a bad policy file stops the service here, with its one-line reason
+    AssetsFile(settings)  # likewise the asset inventory
     actions = response_actions()
     runtime, sdk_metrics_url = sdk_runtime()
     client = await connect(settings, runtime=runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
     cache = IncidentCache(settings.redis_url)
+    indicators = IndicatorStore(settings.redis_url)
     if not await cache.ping():
         log.warning("Redis at REDIS_URL is not reachable; incident reads will go to Temporal until it is")
     stop = stop or asyncio.Event()
@@ -147,16 +192,33 @@ async def run_service(
 
     tasks: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
-        worker = build_worker(client, settings, cache, http, actions) if roles.worker else None
+        worker = (
+            build_worker(client, settings, cache, http, actions, indicators=indicators, feeds=feeds)
+            if roles.worker
+            else None
+        )
         server = None
         if worker is not None:
+            await _schedule_feeds(client, settings, feeds, indicators)
             tasks.append(asyncio.create_task(worker.run(), name="worker"))
             if not roles.api and settings.metrics_port:
                 start_http_server(settings.metrics_port, addr=settings.api_host)
                 log.info("worker metrics on http://%s:%d/metrics", settings.api_host, settings.metrics_port)
         if roles.api:
             intake = AlertIntake(client, cache, settings)
-            svc = Services(settings, client, cache, intake, action_catalog(actions), sdk_metrics_url)
+            catalog = action_catalog(actions)
+            svc = Services(
+                settings,
+                client,
+                cache,
+                intake,
+                catalog,
+                indicators,
+                feeds,
+                sdk_metrics_url,
+                enricher=Enricher(indicators, feeds, AssetsFile(settings)),
+                planner=Planner(settings, catalog, read_policy(settings)),
+            )
             app = create_app(svc, api_keys)
             config = uvicorn.Config(
                 app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
@@ -184,6 +246,7 @@ async def run_service(
         stopper.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await cache.close()
+        await indicators.close()
         for task in done:
             if task is not stopper and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]

@@ -27,7 +27,6 @@ from tests.support.stack import make_settings, service
 from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions
 from xorb_orchestrator.activities.actions.data_helpers import merge
 from xorb_orchestrator.activities.actions.support import ActionDeps
-from xorb_orchestrator.activities.incident import IncidentActivities
 from xorb_orchestrator.activities.redelivery import RedeliveryActivities
 from xorb_orchestrator.activities.slots import SlotActivities
 from xorb_orchestrator.cli.main import app
@@ -39,7 +38,7 @@ from xorb_orchestrator.models.plan import Plan, PlannedStep
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult, PlanInput
 from xorb_orchestrator.playbook import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionCatalog, ActionSpec
-from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, workflow_runner
+from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, incident_activities, workflow_runner
 
 BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
 CATALOG = action_catalog()
@@ -510,7 +509,7 @@ async def test_incident_runs_registry_actions_on_real_temporal(
 
     settings = make_settings(temporal_address, redis_server.url, XORB_HTTP_ALLOWED_HOSTS=f"127.0.0.1:{tool.port}")
     cache = IncidentCache(settings.redis_url)
-    bookkeeping = IncidentActivities(settings, cache, CATALOG)
+    bookkeeping = incident_activities(settings, cache, CATALOG)
     slots = SlotActivities(temporal_client, settings)
     async with httpx.AsyncClient(timeout=10) as http:
         worker = Worker(

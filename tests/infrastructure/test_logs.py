@@ -252,6 +252,8 @@ name: Tell the ticketing tool
 version: "1"
 tags: [T1003]
 steps:
+  - id: go
+    approval: {{approvers: {{roles: [soc-lead]}}, timeout: 1s, on_timeout: approve}}
   - id: open-ticket
     action: http.request
     args:
@@ -277,6 +279,8 @@ async def test_serve_json_debug_logs_hold_no_secret(
     playbooks = tmp_path / "playbooks"
     playbooks.mkdir()
     (playbooks / "canary.yaml").write_text(PLAYBOOK.format(url=webhook_sink.url, credential=credential))
+    policy = tmp_path / "policy.yaml"  # run the matched playbook once its approval (silence approves) is through
+    policy.write_text("version: 1\nname: run-matched\nrules: [{name: run, playbook: candidate, autonomy: approve}]\n")
     port = free_port()
     env = clean_env(
         TEMPORAL_HOST=temporal_address,
@@ -286,6 +290,7 @@ async def test_serve_json_debug_logs_hold_no_secret(
         XORB_API_KEYS=api_key,
         XORB_NOTIFY_WEBHOOK_URLS=hook,
         XORB_PLAYBOOKS_DIR=playbooks,
+        XORB_POLICY_FILE=policy,
         XORB_HTTP_ALLOWED_HOSTS="127.0.0.1",
         XORB_INCIDENT_LINGER_SECONDS=0,
         LOG_LEVEL="DEBUG",

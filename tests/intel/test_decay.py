@@ -15,6 +15,7 @@ from xorb_orchestrator.intel.decay import (
     expires_at,
     lifetime_of,
     score_now,
+    with_feed_lifetimes,
 )
 from xorb_orchestrator.models.verdict import IndicatorKind, SourceVerdict
 
@@ -117,3 +118,15 @@ def test_bad_until_is_when_decay_takes_the_score_below_the_threshold() -> None:
     assert bad_until(seen, 50) == NOW + 30 * DAYS  # decay off: its expiry
     assert bad_until(verdict(last_seen=NOW, valid_until=NOW + DAYS), 50, decay=Decay(1.0)) == NOW + DAYS
     assert bad_until(verdict(), 50, decay=Decay(1.0)) is None
+
+
+def test_a_feeds_own_lifetime_ends_its_entries_where_the_source_gives_no_end() -> None:
+    seen = datetime(2025, 3, 1, tzinfo=UTC)
+    base = SourceVerdict(source="f", kind=IndicatorKind.IPV4, value="192.0.2.1", score=80, last_seen=seen)
+    week = {IndicatorKind.IPV4: timedelta(days=7)}
+    assert with_feed_lifetimes(base, week).valid_until == seen + timedelta(days=7)
+    given = base.model_copy(update={"valid_until": seen + timedelta(days=1)})
+    assert with_feed_lifetimes(given, week) == given  # the source's own end stands
+    assert with_feed_lifetimes(base, {IndicatorKind.DOMAIN: timedelta(days=1)}) == base  # not its kind
+    undated = base.model_copy(update={"last_seen": None})
+    assert with_feed_lifetimes(undated, week) == undated

@@ -304,3 +304,17 @@ async def test_redis_down_is_a_clear_error(tmp_path: Any) -> None:
         assert not await store.ping()
     finally:
         await store.close()
+
+
+async def test_an_incremental_sync_keeps_what_it_did_not_see_and_where_to_resume(store: IndicatorStore) -> None:
+    await import_all(store, "taxii", [sv("taxii", IP, "192.0.2.1")], "full")
+    await store.begin_sync("taxii", "delta", now=NOW + DAYS)
+    await store.apply_page("taxii", [sv("taxii", IP, "192.0.2.9")], sync_id="delta")
+    status = await store.finish_sync("taxii", "delta", sweep=False, resume_after="2025-03-02T00:00:00.000Z")
+    assert (status.last_sync, status.removed, status.entries) == ("delta", 0, 2)
+    assert status.resume_after == "2025-03-02T00:00:00.000Z"
+    assert [v.hit for v in await store.lookup([(IP, "192.0.2.1"), (IP, "192.0.2.9")], NOW)] == [True, True]
+    # A later sync that says nothing of where to resume keeps the point.
+    await import_all(store, "taxii", [sv("taxii", IP, "192.0.2.9")], "full-2")
+    status = await store.feed("taxii")
+    assert (status.resume_after, status.entries) == ("2025-03-02T00:00:00.000Z", 1)

@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from xorb_orchestrator.config.settings import DEFAULT_INTERNAL_NETWORKS, parse_networks
 from xorb_orchestrator.models.alert import Alert
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.severity import Severity
 from xorb_orchestrator.models.workflow_io import PlanInput
-from xorb_orchestrator.policy.enrichment import enrich, ip_facts
+from xorb_orchestrator.policy.assets import AssetInventory
+from xorb_orchestrator.policy.enrichment import enrich
 from xorb_orchestrator.policy.planning import NOTIFY_ACTION, plan_response
 from xorb_orchestrator.services.correlation import correlation_key, fingerprint
 from xorb_orchestrator.sources.generic_alert import GenericAlert
@@ -254,7 +256,7 @@ def _plan_input() -> PlanInput:
         severity_id=4,
         observables=observables,
         techniques=["T1071.001"],
-        enrichment=enrich(observables),
+        enrichment=enrich(observables, INVENTORY),
     )
 
 
@@ -289,51 +291,29 @@ def test_plan_with_two_webhooks_names_hosts_never_urls() -> None:
 # --- Enrichment -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("ip", "scope", "version"),
-    [
-        ("8.8.8.8", "global", 4),
-        ("10.1.2.3", "private", 4),
-        ("192.168.0.1", "private", 4),
-        ("127.0.0.1", "loopback", 4),
-        ("224.0.0.1", "multicast", 4),
-        ("0.0.0.0", "private", 4),  # Python counts 0.0.0.0/8 as private ("this network")
-        ("2606:4700::1111", "global", 6),
-        ("::1", "loopback", 6),
-        ("fd00::1", "private", 6),
-        ("ff02::1", "multicast", 6),
-    ],
-)
-def test_ip_scope(ip: str, scope: str, version: int) -> None:
-    facts = ip_facts(ip)
-    assert facts == {"version": version, "scope": scope, "external": scope == "global"}
+INVENTORY = AssetInventory((), parse_networks(DEFAULT_INTERNAL_NETWORKS))
 
 
-@pytest.mark.parametrize("ip", ["169.254.1.1", "fe80::1"])
-def test_link_local_is_not_external(ip: str) -> None:
-    facts = ip_facts(ip)
-    assert facts["external"] is False and facts["scope"] != "global"
-
-
-def test_enrich_splits_external_and_internal() -> None:
+def test_enrich_splits_external_and_internal_by_the_deployments_networks() -> None:
     result: Enrichment = enrich(
         [
             Observable(type=ObservableType.IP, value="10.0.0.5", role="src"),
             Observable(type=ObservableType.IP, value="203.0.113.10", role="dest"),
-            Observable(type=ObservableType.IP, value="8.8.8.8"),
+            Observable(type=ObservableType.IP, value="127.0.0.1"),
             Observable(type=ObservableType.DOMAIN, value="c2.example"),
             Observable(type=ObservableType.URL, value="https://c2.example/x"),
             Observable(type=ObservableType.USER, value="alice"),
-        ]
+        ],
+        INVENTORY,
     )
-    # 203.0.113.0/24 is TEST-NET-3: documentation space, not the internet.
-    assert result.external == ["ip:8.8.8.8", "domain:c2.example", "url:https://c2.example/x"]
-    assert result.internal == ["ip:10.0.0.5", "ip:203.0.113.10"]
-    facts = {o.value: o.facts for o in result.observables}
-    assert facts["10.0.0.5"]["role"] == "src"
-    assert facts["https://c2.example/x"]["host"] == "c2.example"
-    assert facts["c2.example"]["tld"] == "example"
-    assert facts["alice"] == {}
+    # 203.0.113.0/24 is documentation space, but not ours: only XORB_INTERNAL_NETWORKS and the inventory are.
+    assert result.external == ["ip:203.0.113.10", "domain:c2.example", "url:https://c2.example/x"]
+    assert result.internal == ["ip:10.0.0.5"]
+    facts = {o.value: o for o in result.observables}
+    assert facts["10.0.0.5"].role == "src" and facts["10.0.0.5"].facts["scope"] == "internal"
+    assert facts["127.0.0.1"].asset is not None and facts["127.0.0.1"].asset.scope.value == "local"
+    assert facts["alice"].facts == {"scope": "unknown", "external": False}
+    assert all(o.verdict is None for o in result.observables)  # nothing was looked up
 
 
 def test_a_large_raw_event_is_kept_as_an_excerpt_with_its_size_and_hash() -> None:

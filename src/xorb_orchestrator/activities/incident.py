@@ -1,23 +1,17 @@
-"""Bookkeeping activities of an incident: enrich, plan, publish its state to the cache."""
+"""Bookkeeping activities of an incident: enrich (asset context, TI verdicts), plan (the response policy's
+decision), publish its state to the cache."""
 
 from __future__ import annotations
-
-import asyncio
 
 from redis.exceptions import RedisError
 from temporalio import activity
 
-from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.plan import Plan
 from xorb_orchestrator.models.workflow_io import EnrichInput, PlanInput, PublishInput
-from xorb_orchestrator.playbook.actions import ActionCatalog
-from xorb_orchestrator.playbook.catalog import load_usable
-from xorb_orchestrator.policy.enrichment import enrich
-from xorb_orchestrator.policy.planning import plan_response
-from xorb_orchestrator.policy.playbook_selection import choose_playbook
 
 _TRANSITION_COUNTERS = {
     "started": metrics.INCIDENTS_STARTED,
@@ -27,33 +21,20 @@ _TRANSITION_COUNTERS = {
 
 
 class IncidentActivities:
-    def __init__(self, settings: Settings, cache: IncidentCache, actions: ActionCatalog) -> None:
-        self._settings = settings
+    def __init__(self, cache: IncidentCache, enricher: Enricher, planner: Planner) -> None:
         self._cache = cache
-        self._actions = actions
-        self._reported: set[str] = set()  # playbook file problems already logged (once each, not per incident)
+        self._enricher = enricher
+        self._planner = planner
 
     @activity.defn(name="incident.enrich")
     async def enrich_incident(self, request: EnrichInput) -> Enrichment:
-        return enrich(request.observables)
+        """Each observable's asset context and TI verdict: one batch lookup for the whole incident."""
+        return await self._enricher.enrich(request.observables)
 
     @activity.defn(name="incident.plan")
     async def plan_incident(self, request: PlanInput) -> Plan:
-        """The selected playbook pinned into the plan (content, hash, inputs), else the built-in notify plan."""
-        catalog, problems = await asyncio.to_thread(load_usable, self._settings.playbooks_dir, self._actions.flags())
-        for problem in problems:
-            if problem not in self._reported:
-                self._reported.add(problem)
-                activity.logger.warning("playbook left out of planning: %s", problem)
-        selection = choose_playbook(
-            request.techniques,
-            request.observables,
-            catalog.playbooks(),
-            self._settings.configured_playbook_inputs,
-            allowed=self._settings.auto_playbook_ids,
-            mutating_actions=self._actions.mutating(),
-        )
-        return plan_response(request, self._settings.webhook_urls, selection)
+        """The response policy's decision and the plan it calls for (infrastructure/response_planning.py)."""
+        return await self._planner.plan(request)
 
     @activity.defn(name="incident.publish")
     async def publish_incident(self, request: PublishInput) -> bool:

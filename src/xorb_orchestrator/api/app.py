@@ -11,7 +11,7 @@ from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
 from xorb_orchestrator.api.openapi import errors, install_openapi
-from xorb_orchestrator.api.routes import alerts, approvals, health, incidents, playbooks, sources
+from xorb_orchestrator.api.routes import alerts, approvals, health, incidents, intel, plans, playbooks, sources
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 
 
@@ -35,6 +35,8 @@ def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry]) -> FastAPI:
         # their body: 400 when it is not JSON.
         (approvals.router, "approvals", errors(400, 401, 404)),
         (playbooks.router, "playbooks", unauthorized),
+        (intel.router, "threat intelligence", unauthorized),
+        (plans.router, "incidents", unauthorized),
     ):
         app.include_router(router, prefix="/v1", dependencies=secured, responses=documented, tags=[tag])
     app.include_router(health.router, tags=["operations"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from temporalio.client import Client
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore
+from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
+from xorb_orchestrator.intel.feeds_config import FeedsConfig
 from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.services.intake import AlertIntake
 
@@ -20,7 +23,11 @@ class Services:
     cache: IncidentCache
     intake: AlertIntake
     actions: ActionCatalog
+    indicators: IndicatorStore
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     sdk_metrics_url: str | None = None
+    enricher: Enricher | None = None  # for `xorb plan explain`: the worker's enrichment and planning, run here
+    planner: Planner | None = None
 
 
 def services(request: Request) -> Services:

@@ -19,6 +19,7 @@ _DESCRIPTIONS = {
     415: "The content type is not one this operation reads.",
     422: "Invalid fields, each named in `fields`.",
     429: "Too many alerts are waiting for Temporal: retry after `Retry-After` seconds.",
+    502: "An outside service the operation depends on (a feed) failed; `message` says how.",
     503: "Temporal (or the worker answering for it) is unavailable: retry after `Retry-After` seconds.",
     504: "The operation did not finish in time.",
 }

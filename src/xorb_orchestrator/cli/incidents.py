@@ -14,11 +14,13 @@ from __future__ import annotations
 import getpass
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from pydantic import TypeAdapter, ValidationError
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.cli.explain import decision_lines, observable_lines
 from xorb_orchestrator.models.approvals import ApprovalOutputs
 
 incidents_app = typer.Typer(
@@ -163,3 +165,41 @@ def _request_text(args: dict[str, Any]) -> str:
     head = " ".join(str(rest.pop(key)) for key in ("method", "url") if key in rest)
     tail = json.dumps(rest, ensure_ascii=False, sort_keys=True) if rest else ""
     return " ".join(part for part in (head, tail) if part)
+
+
+@incidents_app.command("show")
+def show(
+    incident: Annotated[str, typer.Argument(help="The incident's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")] = False,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """One incident: its status, observables with their verdicts and asset context, the plan and why, the
+    response's steps and its containment."""
+    status, data = call_api("GET", f"/v1/incidents/{quote(incident, safe='')}", api_url=api_url, api_key=api_key)
+    if status != 200:
+        raise fail(error_text(data))
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    typer.echo(f"{data['incident_id']}  {data['status']}  [{data['severity']}] {data['title']}")
+    typer.echo(
+        f"  {data['alert_count']} alert(s) from {data['source']}, first {data['first_seen']}, last {data['last_seen']}"
+    )
+    for line in observable_lines(data.get("enrichment")):
+        typer.echo(line)
+    if data.get("plan"):
+        for line in decision_lines(data["plan"]):
+            typer.echo(line)
+    run = data.get("playbook_run")
+    steps = run["steps"] if run else data.get("steps", [])
+    if run:
+        typer.echo(f"run: {run['playbook_id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
+    for step in steps:
+        error = f": {step['error']}" if step.get("error") else ""
+        typer.echo(f"  step {step['id']}: {step['status']}{error}")
+    containment = data.get("containment")
+    if containment:
+        typer.echo(f"containment until {containment['until']} {containment['reason']} ({containment['status']})")
+    if data.get("error"):
+        typer.echo(f"error: {data['error']}")

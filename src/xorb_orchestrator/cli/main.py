@@ -17,6 +17,8 @@ from xorb_orchestrator.cli.actions import actions_app
 from xorb_orchestrator.cli.alerts import alerts_app
 from xorb_orchestrator.cli.connection import fail, settings_or_fail
 from xorb_orchestrator.cli.incidents import incidents_app
+from xorb_orchestrator.cli.intel import ti_app
+from xorb_orchestrator.cli.plans import plan_app
 from xorb_orchestrator.cli.playbooks import playbook_app
 from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.devtools.stack import (
@@ -43,6 +45,8 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(actions_app, name="actions")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(ti_app, name="ti")
+app.add_typer(plan_app, name="plan")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

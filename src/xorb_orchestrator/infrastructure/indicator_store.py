@@ -97,11 +97,19 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 """
 
+# Give up a failed sync: it no longer runs (what it applied stays, nothing is swept), unless another took over.
+_ABANDON = """
+if redis.call('HGET', KEYS[1], 'running_sync') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'running_sync')
+return 1
+"""
+
 # Close the sweep: the sync becomes the last finished one, unless another started meanwhile.
 _FINISH = """
 if redis.call('HGET', KEYS[1], 'running_sync') ~= ARGV[1] then return 0 end
 redis.call('HDEL', KEYS[1], 'running_sync')
 redis.call('HSET', KEYS[1], 'last_sync', ARGV[1], 'finished_at', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'resume_after', ARGV[3]) end
 return 1
 """
 
@@ -142,6 +150,14 @@ class FeedStatus(BaseModel):
     removed: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
+    resume_after: str | None = Field(None, description="where an incremental feed (TAXII) resumes: date added last")
+    progress_at: datetime | None = Field(None, description="when the running sync last applied a page")
+
+    def running_since(self) -> datetime | None:
+        """When the running sync last showed life (its last page, else its start); None when none runs."""
+        if self.running_sync is None:
+            return None
+        return max((t for t in (self.progress_at, self.started_at) if t is not None), default=None)
 
 
 class IndicatorStore:
@@ -155,6 +171,7 @@ class IndicatorStore:
         self._sweep = self._redis.register_script(_SWEEP)
         self._begin = self._redis.register_script(_BEGIN)
         self._finish = self._redis.register_script(_FINISH)
+        self._abandon = self._redis.register_script(_ABANDON)
         # Prefix lengths of stored networks, per kind, as of the last lookup (refreshed by every lookup).
         self._prefix_lengths: dict[IndicatorKind, frozenset[int]] = {}
 
@@ -341,8 +358,18 @@ class IndicatorStore:
             await self._begin(keys=[self._status_key(source), self._feeds_key], args=[sync_id, _stamp(now), source])
         return await self.feed(source)
 
-    async def finish_sync(self, source: str, sync_id: str, *, now: datetime | None = None) -> FeedStatus:
-        """End a full sync: remove the source's entries this sync did not see, so dropped indicators stop matching.
+    async def finish_sync(
+        self,
+        source: str,
+        sync_id: str,
+        *,
+        now: datetime | None = None,
+        sweep: bool = True,
+        resume_after: str | None = None,
+    ) -> FeedStatus:
+        """End a sync. A full sync (`sweep`) removes the source's entries it did not see, so dropped indicators
+        stop matching; an incremental one (only what is new since `resume_after`) removes nothing. `resume_after`
+        is kept for the next incremental sync.
 
         Only the running sync can finish, so an unfinished or superseded sync never removes anything. A finish
         that failed half way is retried (sweeping is idempotent); a retry after success returns the status.
@@ -354,15 +381,25 @@ class IndicatorStore:
                 return status
             raise SyncNotRunning(f"sync {sync_id!r} of {source!r} is not running (running: {status.running_sync})")
         with self._translate_errors():
-            async for batch in self._stale(source, keep=sync_id):
-                if await self._sweep_batch(source, sync_id, batch) < 0:
-                    raise SyncNotRunning(f"sync {sync_id!r} of {source!r} was superseded while it finished")
-            if not await self._finish(keys=[self._status_key(source)], args=[sync_id, _stamp(now)]):
+            if sweep:
+                async for batch in self._stale(source, keep=sync_id):
+                    if await self._sweep_batch(source, sync_id, batch) < 0:
+                        raise SyncNotRunning(f"sync {sync_id!r} of {source!r} was superseded while it finished")
+            args = [sync_id, _stamp(now), resume_after or ""]
+            if not await self._finish(keys=[self._status_key(source)], args=args):
                 raise SyncNotRunning(f"sync {sync_id!r} of {source!r} was superseded while it finished")
         return await self.feed(source)
 
-    async def record_error(self, source: str, error: str, *, now: datetime | None = None) -> None:
-        """Note a failed sync or page on the feed's status (shown by `xorb ti feeds`)."""
+    async def mark_progress(self, source: str, *, now: datetime | None = None) -> None:
+        """Note that the running sync of `source` applied a page (so another sync knows it is alive)."""
+        with self._translate_errors():
+            await self._redis.hset(self._status_key(source), "progress_at", _stamp(now))
+
+    async def record_error(
+        self, source: str, error: str, *, now: datetime | None = None, sync_id: str | None = None
+    ) -> None:
+        """Note a failed sync or page on the feed's status (shown by `xorb ti feeds`); with `sync_id`, that sync
+        stops being the running one (what it applied stays, nothing is swept), so the next can start at once."""
         with self._translate_errors():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(
@@ -371,6 +408,8 @@ class IndicatorStore:
                 )
                 pipe.sadd(self._feeds_key, source)
                 await pipe.execute()
+            if sync_id is not None:
+                await self._abandon(keys=[self._status_key(source)], args=[sync_id])
 
     async def remove_source(self, source: str) -> int:
         """Remove everything `source` ever stored and its status (a feed taken out of the configuration)."""

@@ -33,6 +33,22 @@ ALERT_TO_FIRST_ACTION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
 
+# Threat intelligence: feed syncs (labelled by the feed's configured name), lookups, hits, plans.
+TI_SYNCS = Counter("xorb_ti_syncs", "Feed syncs that ended, by outcome (completed, failed)", ["feed", "outcome"])
+TI_SYNC_DURATION = Histogram(
+    "xorb_ti_sync_duration_seconds",
+    "Seconds from a feed sync's start to its finish (completed syncs)",
+    ["feed"],
+    buckets=(0.5, 1, 5, 15, 60, 300, 900, 3600),
+)
+TI_FEED_LAST_SUCCESS = Gauge(
+    "xorb_ti_feed_last_success_timestamp_seconds", "When the feed's last sync completed (Unix time)", ["feed"]
+)
+TI_FEED_ENTRIES = Gauge("xorb_ti_feed_entries", "Indicators the feed holds in the store after its last sync", ["feed"])
+TI_LOOKUPS = Counter("xorb_ti_lookups", "Observables looked up in the indicator store")
+TI_HITS = Counter("xorb_ti_hits", "Live bad verdicts found, by the source that said so", ["source"])
+PLANS = Counter("xorb_plans", "Response plans decided, by autonomy level", ["autonomy"])
+
 
 def render_metrics(sdk_metrics_url: str | None) -> tuple[bytes, str]:
     """Our registry, followed by the Temporal SDK exporter's text when it runs in this process."""

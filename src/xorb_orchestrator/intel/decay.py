@@ -77,6 +77,18 @@ def expires_at(verdict: SourceVerdict, lifetimes: Lifetimes | None = None) -> da
     return seen + lifetime_of(verdict.kind, lifetimes)
 
 
+def with_feed_lifetimes(verdict: SourceVerdict, lifetimes: Lifetimes) -> SourceVerdict:
+    """A feed's own lifetimes (its `lifetimes:` in the feeds file), written into the verdict as it is imported:
+    where the source gives no `valid_until`, the entry ends at seen + the feed's lifetime for its kind. Lookups
+    apply the file-wide lifetimes; this is how one feed's differ."""
+    if verdict.valid_until is not None or verdict.known_good or verdict.kind not in lifetimes:
+        return verdict
+    seen = seen_at(verdict)
+    if seen is None:
+        return verdict
+    return verdict.model_copy(update={"valid_until": seen + lifetimes[verdict.kind]})
+
+
 def age(verdict: SourceVerdict, now: datetime) -> timedelta | None:
     """Time since last (else first) seen, never negative; None without dates."""
     seen = seen_at(verdict)

@@ -68,7 +68,7 @@ class ApprovalVote(BaseModel):
     approve: bool
     comment: str = ""
     at: datetime
-    via: Literal["update", "signal", "timeout", "dry-run"] = "update"
+    via: Literal["update", "signal", "timeout", "dry-run", "policy"] = "update"
     outputs: ApprovalOutputs = Field(default_factory=dict, description="The values given with this approval.")
 
 

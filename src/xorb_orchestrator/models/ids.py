@@ -7,6 +7,8 @@
   id: a reset must not repeat an effect) and names the child workflow of a `playbook` step.
 - `xorb-response-slots-<task queue>`: the one response-slot coordinator of a deployment.
 - `dry-run-<random>`: the stand-in incident of a dry run (never a real incident's id).
+- `containment-<incident id>`: the timer that ends the incident's containment.
+- `ti-sync-<feed>`: a feed's on-demand sync; its Schedule `xorb-ti-<feed>` starts `ti-sync-<feed>-<time>` ones.
 """
 
 from __future__ import annotations
@@ -49,3 +51,18 @@ def slot_coordinator_id(task_queue: str) -> str:
 def dry_run_incident_id(token: str) -> str:
     """The stand-in incident of one dry run (`token`: random, chosen by the caller)."""
     return DRY_RUN_PREFIX + token
+
+
+def feed_sync_id(feed: str) -> str:
+    """The workflow id of a feed's on-demand sync (the feed's Schedule starts `<schedule id>-<time>` ones)."""
+    return f"ti-sync-{feed}"
+
+
+def feed_schedule_id(feed: str) -> str:
+    """The Temporal Schedule that syncs a feed every `interval`."""
+    return f"xorb-ti-{feed}"
+
+
+def containment_id(incident_id: str) -> str:
+    """The ContainmentWorkflow holding an incident's timed containment."""
+    return f"containment-{incident_id}"

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xorb_orchestrator.models.containment import ContainmentSummary
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import Plan
@@ -77,6 +78,9 @@ class IncidentView(BaseModel):
     # The first few alerts as the detector sent them, for the analyst; bounded so storms stay small.
     samples: list[dict[str, Any]] = Field(default_factory=list)
     error: str | None = None
+    containment: ContainmentSummary | None = Field(
+        None, description="What the response put in place for a limited time, when it ends, and its undo."
+    )
     accepts_alerts_until: datetime | None = Field(
         None, description="Related alerts join this incident until then (the correlation window after the last)."
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from xorb_orchestrator.models.response_plan import Autonomy, PolicyDecision
 from xorb_orchestrator.playbook import Playbook, PlaybookStep, resolve_inputs
 
 
@@ -39,6 +40,9 @@ class PinnedPlaybook(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict, description="Resolved inputs (resolve_inputs).")
     mutating_actions: list[str] = Field(
         default_factory=list, description="Actions a dry run simulates instead of calling (the registry's flags)."
+    )
+    autonomy: Autonomy | None = Field(
+        None, description="The response policy's autonomy for this run (auto: its approvals are granted by policy)."
     )
 
     @classmethod
@@ -82,4 +86,7 @@ class Plan(BaseModel):
     )
     run: PinnedPlaybook | None = Field(
         None, description="The pinned playbook: kept in history, always null in the incident view."
+    )
+    decision: PolicyDecision | None = Field(
+        None, description="The response policy's decision and its explanation (rule, targets, evidence, passed over)."
     )

@@ -21,6 +21,7 @@ from xorb_orchestrator.models.approvals import (
 )
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.plan import PinnedPlaybook
+from xorb_orchestrator.models.response_plan import Autonomy
 from xorb_orchestrator.models.run_records import PlaybookRunState, RunStatus, StepRecord, UndoRecord
 from xorb_orchestrator.playbook import Playbook, StepState
 
@@ -86,6 +87,11 @@ class PlaybookRunInput(BaseModel):
     measure_first_action: bool = Field(
         False, description="The incident's own run: its first action is timed from the incident's first alert."
     )
+    autonomy: Autonomy | None = Field(
+        None,
+        description="The response policy's autonomy (auto: approvals are granted by the policy unless they "
+        "always_ask); None: a run someone started, whose approvals ask people.",
+    )
 
     @classmethod
     def pin(
@@ -122,6 +128,7 @@ class PlaybookRunInput(BaseModel):
             incident=incident,
             dry_run=dry_run,
             mutating_actions=pinned.mutating_actions,
+            autonomy=pinned.autonomy,
         )
 
 

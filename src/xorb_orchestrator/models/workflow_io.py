@@ -8,10 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from xorb_orchestrator.models.alert import AlertEnvelope
+from xorb_orchestrator.models.containment import MAX_UNDO
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import PlannedStep
+from xorb_orchestrator.models.run_records import UndoRecord
 
 
 class IncidentInput(BaseModel):
@@ -102,3 +104,12 @@ class SlotCoordinatorView(BaseModel):
     limit: int
     holders: list[str]
     waiting: list[SlotRequest]
+
+
+class ContainmentInput(BaseModel):
+    """Start a ContainmentWorkflow: the incident as it was when contained (no samples: the undo's context)."""
+
+    incident: IncidentView
+    until: datetime
+    reason: str = Field(max_length=1000, description="why it ends then: the duration and what capped it")
+    undo: list[UndoRecord] = Field(max_length=MAX_UNDO)

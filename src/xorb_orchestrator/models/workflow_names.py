@@ -11,6 +11,8 @@ from __future__ import annotations
 INCIDENT_WORKFLOW = "IncidentWorkflow"
 PLAYBOOK_WORKFLOW = "PlaybookWorkflow"
 RESPONSE_SLOTS_WORKFLOW = "ResponseSlotsWorkflow"
+FEED_SYNC_WORKFLOW = "FeedSyncWorkflow"
+CONTAINMENT_WORKFLOW = "ContainmentWorkflow"
 
 # IncidentWorkflow's signals
 ADD_ALERT = "add_alert"

@@ -75,6 +75,12 @@ class Approval(ApprovalGroup):
         "the request shown (otherwise it fails).",
     )
 
+    always_ask: bool = Field(
+        False,
+        description="A person decides even when the response policy runs the playbook with autonomy auto (which "
+        "otherwise grants the approval). For one-way actions: revoking sessions, deleting, killing.",
+    )
+
     @field_validator("outputs", "gates")
     @classmethod
     def _distinct(cls, value: list[str]) -> list[str]:

@@ -1,48 +1,38 @@
-"""Local enrichment: facts about observables that need no outside service."""
+"""Enrichment as data: each observable with what the asset inventory and the threat intelligence say. Pure: the
+activity (activities/incident.py) reads the inventory file and the indicator store and passes what they said."""
 
 from __future__ import annotations
 
-import ipaddress
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
-from xorb_orchestrator.models.enrichment import Enrichment, ObservableFacts
-from xorb_orchestrator.models.observable import Observable, ObservableType
-
-
-def ip_facts(value: str) -> dict[str, str | bool | int]:
-    ip = ipaddress.ip_address(value)
-    if ip.is_loopback:
-        scope = "loopback"
-    elif ip.is_link_local:
-        scope = "link-local"
-    elif ip.is_private:
-        scope = "private"
-    elif ip.is_multicast:
-        scope = "multicast"
-    elif ip.is_reserved or ip.is_unspecified:
-        scope = "reserved"
-    else:
-        scope = "global"
-    return {"version": ip.version, "scope": scope, "external": scope == "global"}
+from xorb_orchestrator.models.enrichment import MAX_ENRICHED_SOURCES, Enrichment, ObservableFacts
+from xorb_orchestrator.models.observable import Observable
+from xorb_orchestrator.models.response_plan import Scope
+from xorb_orchestrator.models.verdict import Verdict
+from xorb_orchestrator.policy.assets import AssetInventory
 
 
-def enrich(observables: list[Observable]) -> Enrichment:
-    """Classify each observable; list which point outside the organisation (candidates for blocking)."""
-    result = Enrichment()
-    for obs in observables:
-        facts: dict[str, str | bool | int] = {}
-        if obs.type is ObservableType.IP:
-            facts = ip_facts(obs.value)
-        elif obs.type is ObservableType.URL:
-            parts = urlsplit(obs.value)
-            facts = {"scheme": parts.scheme, "host": parts.hostname or "", "external": True}
-        elif obs.type is ObservableType.DOMAIN:
-            facts = {"tld": obs.value.rsplit(".", 1)[-1], "external": True}
+def enrich(
+    observables: Sequence[Observable],
+    inventory: AssetInventory,
+    verdicts: Sequence[Verdict | None] = (),
+    notes: Sequence[str] = (),
+) -> Enrichment:
+    """Each observable's asset context and verdict (`verdicts` in the same order; None: not looked up). The
+    lists `external` and `internal` say which side each is on, from the deployment's networks and inventory."""
+    result = Enrichment(notes=list(notes))
+    padded = list(verdicts) + [None] * (len(observables) - len(verdicts))
+    for obs, verdict in zip(observables, padded, strict=True):
+        asset = inventory.context(obs)
+        shown = verdict.model_copy(update={"sources": verdict.sources[:MAX_ENRICHED_SOURCES]}) if verdict else None
+        facts: dict[str, str | bool | int] = {"scope": asset.scope.value, "external": asset.scope is Scope.EXTERNAL}
         if obs.role:
             facts["role"] = obs.role
-        result.observables.append(ObservableFacts(type=obs.type, value=obs.value, facts=facts))
-        if facts.get("external") is True:
+        result.observables.append(
+            ObservableFacts(type=obs.type, value=obs.value, role=obs.role, facts=facts, asset=asset, verdict=shown)
+        )
+        if asset.scope is Scope.EXTERNAL:
             result.external.append(f"{obs.type}:{obs.value}")
-        elif obs.type is ObservableType.IP:
+        elif asset.scope is Scope.INTERNAL:
             result.internal.append(f"{obs.type}:{obs.value}")
     return result

@@ -1,20 +1,28 @@
 """Response planning: from what we know about an incident to what to do about it.
 
-A playbook from the catalog when one applies (services/playbook_selection), pinned into the plan; otherwise the
-built-in plan: notify every configured SOC channel.
+The response policy (policy/response_policy.py) decides which playbook, on which targets and how autonomously;
+this module turns its decision into a plan. `approve` and `auto` run the playbook, pinned with its inputs filled
+from the decision's targets by type and role; `recommend` and `observe` run the built-in plan (notify every SOC
+channel), whose message carries the decision. Every incident is announced to the SOC either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-from xorb_orchestrator.models.plan import Plan, PlannedStep
+from xorb_orchestrator.models.plan import PinnedPlaybook, Plan, PlannedStep
+from xorb_orchestrator.models.response_plan import Autonomy, PolicyDecision
 from xorb_orchestrator.models.severity import Severity
 from xorb_orchestrator.models.workflow_io import PlanInput
-from xorb_orchestrator.policy.playbook_selection import Selection
+from xorb_orchestrator.playbook import ApprovalStep, InputError, Playbook, format_duration
+from xorb_orchestrator.policy.playbook_selection import Selection, configured_inputs, inputs_from_targets
 
 NOTIFY_ACTION = "notify.webhook"
 NOTIFY_PLAYBOOK = "notify-soc"
+DURATION_INPUT = "duration"  # a playbook declaring it gets the containment's duration, e.g. "24h"
+RUNS = (Autonomy.APPROVE, Autonomy.AUTO)
 
 
 def plan_response(request: PlanInput, webhook_urls: list[str], selection: Selection | None = None) -> Plan:
@@ -36,6 +44,62 @@ def plan_response(request: PlanInput, webhook_urls: list[str], selection: Select
     plan = notify_plan(request, webhook_urls)
     plan.considered = selection.passed_over if selection is not None else []
     return plan
+
+
+def plan_from_decision(
+    request: PlanInput,
+    webhook_urls: list[str],
+    decision: PolicyDecision,
+    catalog: Mapping[str, Playbook],
+    configured: Mapping[str, Mapping[str, Any]],
+    *,
+    allowed: frozenset[str] | None = None,
+    mutating_actions: Iterable[str] = (),
+) -> Plan:
+    """The plan the policy's decision calls for. Where the playbook cannot run as decided (not allowed to run on
+    its own, no approval to ask under `approve`, inputs missing), the decision becomes a recommendation and the
+    plan says why."""
+    considered: list[str] = []
+    if decision.autonomy in RUNS and decision.playbook is not None:
+        playbook = catalog.get(decision.playbook)
+        refusal = _refusal(decision, playbook, allowed)
+        if refusal is None and playbook is not None:
+            given = inputs_from_targets(playbook, decision.targets, configured_inputs(playbook, configured))
+            if DURATION_INPUT in playbook.inputs and decision.duration is not None:
+                given.setdefault(DURATION_INPUT, format_duration(decision.duration))
+            try:
+                pinned = PinnedPlaybook.pin(
+                    playbook, inputs=given, catalog=catalog, mutating_actions=mutating_actions
+                ).model_copy(update={"autonomy": decision.autonomy})
+            except InputError as exc:
+                refusal = f"{exc} (set it in XORB_PLAYBOOK_INPUTS, or the policy's targets must provide it)"
+            else:
+                return Plan(
+                    playbook=pinned.playbook.id,
+                    rationale=decision.summary,
+                    playbook_sha256=pinned.playbook_sha256,
+                    inputs=pinned.inputs,
+                    run=pinned,
+                    decision=decision,
+                )
+        note = f"playbook {decision.playbook} not run ({decision.autonomy.value}): {refusal}; recommended instead"
+        decision = decision.model_copy(update={"autonomy": Autonomy.RECOMMEND, "notes": [*decision.notes, note][-10:]})
+        considered.append(note)
+    plan = notify_plan(request, webhook_urls)
+    plan.rationale = decision.summary or plan.rationale
+    plan.decision, plan.considered = decision, considered
+    return plan
+
+
+def _refusal(decision: PolicyDecision, playbook: Playbook | None, allowed: frozenset[str] | None) -> str | None:
+    if playbook is None:
+        return "it is not in the playbook catalog (XORB_PLAYBOOKS_DIR) or failed to load"
+    if allowed is not None and playbook.id not in allowed:
+        return "it is not in XORB_AUTO_PLAYBOOKS"
+    asks = any(isinstance(placement.step, ApprovalStep) for placement in playbook.walk())
+    if decision.autonomy is Autonomy.APPROVE and not asks:
+        return "the policy says a person approves, and the playbook asks nobody"
+    return None
 
 
 def notify_plan(request: PlanInput, webhook_urls: list[str]) -> Plan:

@@ -17,6 +17,7 @@ from typing import Any
 
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import PinnedPlaybook
+from xorb_orchestrator.models.response_plan import TargetChoice
 from xorb_orchestrator.playbook import InputError, InputType, Playbook
 from xorb_orchestrator.sources.generic_alert import OBSERVABLE_KEYS
 
@@ -73,6 +74,30 @@ def inputs_from_observables(
     return inputs
 
 
+def inputs_from_targets(
+    playbook: Playbook, targets: Sequence[TargetChoice], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`given`, plus each declared input named like an observable key filled from the policy's **targets** only,
+    by type and role (`dest_ip` takes a target seen as dest; `ip` any address target): never from an observable
+    the policy did not choose, so a block cannot land on the infected workstation because it came first."""
+    inputs = dict(given)
+    for name, spec in playbook.inputs.items():
+        if inputs.get(name) is not None or name not in OBSERVABLE_KEYS:
+            continue
+        kind, role = OBSERVABLE_KEYS[name]
+        values = [t.value for t in targets if t.type == kind and (role is None or t.role == role)]
+        if values:
+            inputs[name] = values if spec.type is InputType.LIST else values[0]
+    return inputs
+
+
+def candidates(techniques: Sequence[str], catalog: Mapping[str, Playbook]) -> list[Match]:
+    """The playbooks whose ATT&CK tags cover the incident's techniques, most specific first."""
+    found = [m for playbook in catalog.values() if (m := match(playbook, techniques)) is not None]
+    found.sort(key=lambda m: (-len(m.exact), -len(m.parent), m.playbook.id))
+    return found
+
+
 def configured_inputs(playbook: Playbook, configured: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The deployment's inputs for this playbook: those for every playbook (`*`) that it declares, overridden by
     its own entry (kept whole, so a misspelt name there is reported, not ignored)."""
@@ -93,8 +118,7 @@ def choose_playbook(
 
     `allowed`: the playbook ids that may run on their own (None: all of them). Pure: the caller loads the catalog.
     """
-    matches = [m for playbook in catalog.values() if (m := match(playbook, techniques)) is not None]
-    matches.sort(key=lambda m: (-len(m.exact), -len(m.parent), m.playbook.id))
+    matches = candidates(techniques, catalog)
     selection = Selection()
     mutating = list(mutating_actions)
     for found in matches:

@@ -93,6 +93,8 @@ inputs:
   hostname: {type: string, required: true}
   tools: {type: string, required: true}
 steps:
+  - id: go
+    approval: {approvers: {roles: [soc-lead]}, timeout: 1s, on_timeout: approve}
   - id: block-first
     action: http.request
     args: {method: POST, url: "${{ inputs.tools }}/api/firewall/alias_util/add/ransom", json: {address: "10.9.9.1"}}
@@ -119,6 +121,20 @@ steps:
     args: {method: POST, url: "${{ inputs.tools }}/no/such/ticket/api", json: {host: "${{ inputs.hostname }}"}}
 """
 
+# The response policy of these tests: ask people (through the playbooks' own approvals) about any address or host.
+POLICY = """
+version: 1
+name: ask-about-everything
+rules:
+  - name: ask
+    targets: [{type: ip}, {type: hostname}]
+    playbook: candidate
+    autonomy: approve
+  - name: observe
+    playbook: none
+    autonomy: observe
+"""
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(
@@ -127,10 +143,16 @@ async def stack(
     directory = tmp_path_factory.mktemp("playbooks")
     (directory / "respond-beacon.yaml").write_text(BEACON)
     (directory / "isolate-ransomware.yaml").write_text(FAILING)
+    policy = tmp_path_factory.mktemp("policy") / "policy.yaml"
+    policy.write_text(POLICY)
 
     def settings(tools: ToolServer) -> dict[str, object]:
         inputs = {"*": {"tools": tools.url}}
-        return {"XORB_PLAYBOOKS_DIR": str(directory), "XORB_PLAYBOOK_INPUTS": json.dumps(inputs)}
+        return {
+            "XORB_PLAYBOOKS_DIR": str(directory),
+            "XORB_PLAYBOOK_INPUTS": json.dumps(inputs),
+            "XORB_POLICY_FILE": str(policy),
+        }
 
     async with tool_stack(temporal_address, redis_server.url, settings) as running:
         running.playbooks_dir = directory  # type: ignore[attr-defined]
@@ -275,6 +297,7 @@ async def test_a_failing_step_undoes_the_two_before_it_in_reverse_order_once(sta
     run = done["playbook_run"]
     assert run["status"] == "failed"
     assert [(s["id"], s["status"]) for s in run["steps"]] == [
+        ("go", "completed"),
         ("block-first", "completed"),
         ("contain-host", "completed"),
         ("open-ticket", "failed"),

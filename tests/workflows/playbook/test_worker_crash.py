@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.intel import feeds_file, sync_feed
 from tests.support.processes import start_xorb, worker_env, xorb_processes
 from tests.support.stack import make_settings, service
 from tests.support.tool_servers import PLAYBOOKS_DIR, ToolServer
@@ -34,6 +35,8 @@ async def test_a_killed_worker_loses_no_playbook_run_and_repeats_no_action(
 ) -> None:
     tools = ToolServer().start()
     inputs = json.dumps({"contain-malicious-ip": {"firewall_api": tools.url}})
+    # A weak TI hit on the address: the bundled policy asks a person before blocking it.
+    feeds = str(feeds_file(tmp_path, "203.0.113.66", score=60, confidence=60))
     settings = make_settings(
         temporal_address,
         redis_server.url,
@@ -41,18 +44,21 @@ async def test_a_killed_worker_loses_no_playbook_run_and_repeats_no_action(
         XORB_PLAYBOOKS_DIR=str(PLAYBOOKS_DIR),
         XORB_PLAYBOOK_INPUTS=inputs,
         XORB_HTTP_ALLOWED_HOSTS="127.0.0.1",
+        XORB_TI_FEEDS_FILE=feeds,
     )
     env = worker_env(
         settings,
         XORB_PLAYBOOKS_DIR=str(PLAYBOOKS_DIR),
         XORB_PLAYBOOK_INPUTS=inputs,
         XORB_HTTP_ALLOWED_HOSTS="127.0.0.1",
+        XORB_TI_FEEDS_FILE=feeds,
     )
     try:
         with xorb_processes() as workers:
             first = start_xorb(["worker"], env, tmp_path / "worker-1.log")
             workers.append(first)
             async with service(settings, Roles(worker=False, api=True)) as api:
+                await sync_feed(api.http)
                 incident_id = await api.send_alert(ALERT)
                 await api.wait_for_approval(incident_id)  # `announce` has run; the run waits for a SOC lead
                 first.signal(signal.SIGKILL)

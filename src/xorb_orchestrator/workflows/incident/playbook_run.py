@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.ids import playbook_run_id
     from xorb_orchestrator.models.incident import IncidentView
     from xorb_orchestrator.models.plan import PinnedPlaybook
-    from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunState, RunStatus
+    from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunState, RunStatus, UndoRecord
 
 
 def planned_run(view: IncidentView, pinned: PinnedPlaybook) -> PlaybookRunState:
@@ -34,9 +34,10 @@ def planned_run(view: IncidentView, pinned: PinnedPlaybook) -> PlaybookRunState:
     )
 
 
-async def run_playbook(view: IncidentView, pinned: PinnedPlaybook) -> bool:
+async def run_playbook(view: IncidentView, pinned: PinnedPlaybook) -> tuple[bool, list[UndoRecord]]:
     """Run the pinned playbook for this incident and record how it went in `view.playbook_run`.
-    Returns whether the response failed (the run failed, was cancelled, or could not start)."""
+    Returns whether the response failed (the run failed, was cancelled, or could not start), and the undo of
+    what a completed run put in place (for a timed containment)."""
     progress = view.playbook_run or planned_run(view, pinned)
     progress.status = RunStatus.RUNNING
     view.playbook_run = progress
@@ -58,15 +59,15 @@ async def run_playbook(view: IncidentView, pinned: PinnedPlaybook) -> bool:
         reason = f"run {progress.workflow_id} was started before (the incident was reset?); not started again"
         progress.status, progress.error = RunStatus.FAILED, reason
         view.error = f"playbook {pinned.playbook.id} not run: {reason}"
-        return True
+        return True, []
     except ChildWorkflowError as err:
         cause = err.cause
         reason = (cause.message if isinstance(cause, FailureError) else err.message) or type(cause).__name__
         progress.status, progress.error = RunStatus.FAILED, reason
         view.error = f"playbook {pinned.playbook.id} did not finish: {reason}"
-        return True
+        return True, []
     view.playbook_run = result.as_state(progress.workflow_id)
     if result.status is not RunStatus.COMPLETED:
         view.error = f"playbook {result.playbook_id} {result.status.value}: {result.error}"
-        return True
-    return False
+        return True, []
+    return False, list(result.pending_undo)

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         SLOT_GRANTED,
     )
     from xorb_orchestrator.workflows import patches, policies
+    from xorb_orchestrator.workflows.incident.containment import start_containment
     from xorb_orchestrator.workflows.incident.playbook_run import planned_run, run_playbook
     from xorb_orchestrator.workflows.incident.state import (
         MAX_REDELIVERY_SOURCES,
@@ -234,12 +235,18 @@ class IncidentWorkflow:
         try:
             self._set_status(IncidentStatus.RUNNING)
             await self._publish()
-            failed = await (run_playbook(view, pinned) if pinned is not None else self._run_steps(view, plan))
+            if pinned is not None:
+                failed, undo = await run_playbook(view, pinned)
+            else:
+                failed, undo = await self._run_steps(view, plan), []
         except (Exception, asyncio.CancelledError):
             # Not `finally`: that would also run when the worker evicts the workflow from its cache.
             await self._release_slot(view.incident_id)
             raise
         await self._release_slot(view.incident_id)
+        decision = plan.decision
+        if not failed and undo and decision is not None and decision.duration is not None:
+            await start_containment(view, decision, undo)
         self._set_status(IncidentStatus.FAILED if failed else IncidentStatus.COMPLETED)
         workflow.logger.info("incident response %s", view.status.value)
         await self._publish("failed" if failed else "completed")

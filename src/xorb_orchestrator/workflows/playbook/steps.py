@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         UndoRecord,
     )
+    from xorb_orchestrator.models.response_plan import Autonomy
     from xorb_orchestrator.playbook import (
         ActionStep,
         ApprovalStep,
@@ -383,6 +384,19 @@ class StepRunner:
             self._decide_gates(requests, step.id, True, scope)
             asked = dict.fromkeys(step.approval.outputs)  # nobody gives the values in a dry run: each is null
             return StepState(status=StepStatus.COMPLETED, result=asked, approved=True), None
+        if self._policy_grants(step):
+            record.decision = "approved"
+            record.votes = [
+                ApprovalVote(
+                    approver="policy",
+                    approve=True,
+                    at=workflow.now(),
+                    via="policy",
+                    comment="granted by the response policy: autonomy auto (a live, fresh TI hit on every target)",
+                )
+            ]
+            self._decide_gates(requests, step.id, True, scope)
+            return StepState(status=StepStatus.COMPLETED, approved=True, approvers=["policy"]), None
         pending = await self.desk.ask(step, scope.iteration, message, requests)
         record.votes, record.decision = pending.request.votes, pending.outcome
         approved = pending.outcome == "approved"
@@ -397,6 +411,11 @@ class StepRunner:
         if not approved:  # a denial fails the step, so its on_failure decides what follows
             raise StepFailure(pending.reason, state=state)
         return state, None
+
+    def _policy_grants(self, step: ApprovalStep) -> bool:
+        """Autonomy auto grants an approval, unless it must always ask or asks a person for values."""
+        auto = self.request.autonomy is Autonomy.AUTO
+        return auto and not step.approval.always_ask and not step.approval.outputs
 
     async def _wait(self, step: WaitStep, scope: Scope, record: StepRecord) -> Ran:
         delay = wait_time(step.wait, self.context(scope), workflow.now())

@@ -1,0 +1,1 @@
+"""Threat-intelligence activities: feed syncs (feed_sync.py) and indicator lookups for enrichment."""

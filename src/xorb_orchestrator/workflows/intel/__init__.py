@@ -1,0 +1,1 @@
+"""Threat-intelligence workflows: one feed's sync."""
