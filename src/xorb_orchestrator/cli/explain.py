@@ -23,7 +23,7 @@ def decision_lines(plan: dict[str, Any]) -> list[str]:
         where = f"asset {target['asset']}" if target.get("asset") else target["scope"]
         lines.append(f"  target {target['type']} {target['value']}{role}, {where}")
         for evidence in target.get("evidence", []):
-            age = f", seen {evidence['age_days']:.1f} days ago" if evidence.get("age_days") is not None else ""
+            age = f", seen {age_text(evidence['age_days'])}" if evidence.get("age_days") is not None else ""
             state = "live" if evidence["live"] else f"not live: {evidence.get('why_not_live')}"
             lines.append(
                 f"    {evidence['source']}: score {evidence['score']} (now {evidence['score_now']}), "
@@ -69,3 +69,11 @@ def observable_lines(enrichment: dict[str, Any] | None) -> list[str]:
         lines.append(f"  {item['type']} {item['value']}{role}: {where}; {said}")
     lines.extend(f"  note: {note}" for note in enrichment.get("notes", []))
     return lines
+
+
+def age_text(days: float) -> str:
+    """How long ago, in the unit a person reads at a glance: minutes, hours or days."""
+    hours = days * 24
+    if hours < 1:
+        return f"{max(hours * 60, 0):.0f} min ago"
+    return f"{hours:.0f} h ago" if hours < 48 else f"{days:.0f} days ago"

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 import typer
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.cli.explain import age_text
 
 ti_app = typer.Typer(help="Threat intelligence: feeds (XORB_TI_FEEDS_FILE), their syncs, and lookups.")
 
@@ -117,7 +118,7 @@ def _finding_text(finding: dict[str, Any]) -> str:
     source = finding["verdict"]
     state = "live" if finding["live"] else f"not live ({finding['why_not_live']})"
     matched = f" via {finding['matched']}" if finding["matched"] != source["value"] else ""
-    age = f", seen {finding['age_days']:.1f} days ago" if finding.get("age_days") is not None else ""
+    age = f", seen {age_text(finding['age_days'])}" if finding.get("age_days") is not None else ""
     tags = f", tags {', '.join(source['tags'][:5])}" if source.get("tags") else ""
     tlp = f", TLP:{source['tlp'].upper()}" if source.get("tlp") else ""
     return (
