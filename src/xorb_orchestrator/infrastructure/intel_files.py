@@ -50,18 +50,33 @@ def read_policy(settings: Settings) -> ResponsePolicy:
 
 
 class AssetsFile:
-    """XORB_ASSETS_FILE, re-read when its content changes (checked at most once per `current()` call); the
-    deployment's internal networks alone when it is not set. A file that turns bad keeps the last good
-    inventory (and says why in `problem`) rather than forgetting what is protected."""
+    """XORB_ASSETS_FILE, re-read when the file changes (its size or modification time, checked on each
+    `current()`); the deployment's internal networks alone when it is not set. A file that turns bad keeps the
+    last good inventory (and says why in `problem`) rather than forgetting what is protected."""
 
     def __init__(self, settings: Settings) -> None:
         self._path = settings.assets_file
         self._networks = settings.internal_cidrs
         self._lock = threading.Lock()
         self._inventory = AssetInventory((), self._networks, origin="XORB_INTERNAL_NETWORKS")
+        self._seen: tuple[int, int] | None = None  # (size, mtime ns) of the file last read
         self.problem: str | None = None
         if self._path is not None:
+            self._seen = self._stat()
             self._inventory = self._load(_read(self._path, "XORB_ASSETS_FILE"))
+
+    @property
+    def watched(self) -> bool:
+        """Whether there is a file to watch (else `current()` never changes and needs no I/O)."""
+        return self._path is not None
+
+    def _stat(self) -> tuple[int, int] | None:
+        assert self._path is not None
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
 
     def _load(self, text: str) -> AssetInventory:
         assert self._path is not None
@@ -74,11 +89,14 @@ class AssetsFile:
         if self._path is None:
             return self._inventory
         with self._lock:
+            seen = self._stat()
+            if seen is not None and seen == self._seen and self.problem is None:
+                return self._inventory
             try:
                 text = _read(self._path, "XORB_ASSETS_FILE")
                 if hashlib.sha256(text.encode("utf-8")).hexdigest() != self._inventory.sha256:
                     self._inventory = self._load(text)
-                self.problem = None
+                self._seen, self.problem = seen, None
             except SettingsError as exc:
                 self.problem = f"{exc} (still using the last good inventory)"
             return self._inventory

@@ -46,7 +46,7 @@ class Enricher:
 
     async def enrich(self, observables: Sequence[Observable]) -> Enrichment:
         """Each observable's asset context and TI verdict. Without the store, no verdicts, and a note says so."""
-        inventory = await asyncio.to_thread(self._assets.current)
+        inventory = await asyncio.to_thread(self._assets.current) if self._assets.watched else self._assets.current()
         notes = [self._assets.problem] if self._assets.problem else []
         wanted = [(index, pair) for index, obs in enumerate(observables) if (pair := indicator_of(obs))]
         verdicts: list[Verdict | None] = [None] * len(observables)

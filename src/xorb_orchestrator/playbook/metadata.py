@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator
 
@@ -92,6 +92,12 @@ class InputSpec(Strict):
     required: bool = Field(False, description="The run is refused when a required input is not given.")
     default: Any = Field(None, description="Value used when the input is not given (must match `type`).")
     description: str = Field("", description="What the input means, for people.")
+    target: Literal["external", "internal"] | None = Field(
+        None,
+        description="When the response policy fills this input from its targets: the side they must be on "
+        "(external: outside our networks and inventory, e.g. an address to block; internal: ours, e.g. a host to "
+        "isolate). The planner refuses to run the playbook on a target of the other side.",
+    )
 
 
 class PlaybookMetadata(Strict):

@@ -17,7 +17,13 @@ from xorb_orchestrator.models.response_plan import Autonomy, PolicyDecision
 from xorb_orchestrator.models.severity import Severity
 from xorb_orchestrator.models.workflow_io import PlanInput
 from xorb_orchestrator.playbook import ApprovalStep, InputError, Playbook, format_duration
-from xorb_orchestrator.policy.playbook_selection import Selection, configured_inputs, inputs_from_targets
+from xorb_orchestrator.policy.playbook_selection import (
+    Selection,
+    configured_inputs,
+    inputs_from_targets,
+    targets_for_inputs,
+    wrong_side,
+)
 
 NOTIFY_ACTION = "notify.webhook"
 NOTIFY_PLAYBOOK = "notify-soc"
@@ -64,7 +70,10 @@ def plan_from_decision(
         playbook = catalog.get(decision.playbook)
         refusal = _refusal(decision, playbook, allowed)
         if refusal is None and playbook is not None:
-            given = inputs_from_targets(playbook, decision.targets, configured_inputs(playbook, configured))
+            configured_here = configured_inputs(playbook, configured)
+            refusal = wrong_side(playbook, targets_for_inputs(playbook, decision.targets, configured_here))
+        if refusal is None and playbook is not None:
+            given = inputs_from_targets(playbook, decision.targets, configured_here)
             if DURATION_INPUT in playbook.inputs and decision.duration is not None:
                 given.setdefault(DURATION_INPUT, format_duration(decision.duration))
             try:

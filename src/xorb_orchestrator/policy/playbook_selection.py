@@ -81,14 +81,35 @@ def inputs_from_targets(
     by type and role (`dest_ip` takes a target seen as dest; `ip` any address target): never from an observable
     the policy did not choose, so a block cannot land on the infected workstation because it came first."""
     inputs = dict(given)
+    for name, chosen in targets_for_inputs(playbook, targets, given).items():
+        values = [target.value for target in chosen]
+        inputs[name] = values if playbook.inputs[name].type is InputType.LIST else values[0]
+    return inputs
+
+
+def targets_for_inputs(
+    playbook: Playbook, targets: Sequence[TargetChoice], given: Mapping[str, Any]
+) -> dict[str, list[TargetChoice]]:
+    """Input name -> the targets that fill it (see inputs_from_targets); inputs already given are left alone."""
+    filled: dict[str, list[TargetChoice]] = {}
     for name, spec in playbook.inputs.items():
-        if inputs.get(name) is not None or name not in OBSERVABLE_KEYS:
+        if given.get(name) is not None or name not in OBSERVABLE_KEYS:
             continue
         kind, role = OBSERVABLE_KEYS[name]
-        values = [t.value for t in targets if t.type == kind and (role is None or t.role == role)]
-        if values:
-            inputs[name] = values if spec.type is InputType.LIST else values[0]
-    return inputs
+        chosen = [t for t in targets if t.type == kind and (role is None or t.role == role)]
+        if chosen:
+            filled[name] = chosen if spec.type is InputType.LIST else chosen[:1]
+    return filled
+
+
+def wrong_side(playbook: Playbook, filled: Mapping[str, Sequence[TargetChoice]]) -> str | None:
+    """Why a target landed on the wrong side of an input that says which side it takes (InputSpec.target)."""
+    for name, chosen in filled.items():
+        side = playbook.inputs[name].target
+        for target in chosen:
+            if side is not None and target.scope.value != side:
+                return f"its input {name!r} takes an {side} target, and {target.value} is {target.scope.value}"
+    return None
 
 
 def candidates(techniques: Sequence[str], catalog: Mapping[str, Playbook]) -> list[Match]:
