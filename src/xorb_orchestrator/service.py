@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions, catalog_of
+from xorb_orchestrator.activities.actions.connector_actions import connector_actions
 from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
 from xorb_orchestrator.activities.incident import IncidentActivities
 from xorb_orchestrator.activities.intel.feed_sync import FeedSyncActivities
@@ -28,6 +29,7 @@ from xorb_orchestrator.api.app import create_app
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
+from xorb_orchestrator.connectors import CONNECTOR_TYPES, read_connections
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore, IndicatorStoreError
 from xorb_orchestrator.infrastructure.intel_files import AssetsFile, read_feeds, read_policy
@@ -75,8 +77,9 @@ class Roles:
 
 
 def response_actions() -> list[RunnableAction]:
-    """Every action this deployment can run: the built-ins (connectors will add theirs here)."""
-    return builtin_actions()
+    """Every action this deployment can run: the built-ins and every connector type's (a connector action runs
+    only through a connection of its type in XORB_CONNECTORS_FILE)."""
+    return [*builtin_actions(), *connector_actions(CONNECTOR_TYPES)]
 
 
 def action_catalog(actions: list[RunnableAction] | None = None) -> ActionCatalog:
@@ -123,7 +126,7 @@ def build_worker(
             feed_sync.finish_sync,
             feed_sync.record_failure,
             # Every response action: a plan or playbook step names one of these by its registered name.
-            *action_activities(actions, ActionDeps(settings, http)),
+            *action_activities(actions, ActionDeps(settings, http, read_connections(settings))),
         ],
         max_concurrent_activities=100,
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
@@ -174,7 +177,8 @@ async def run_service(
     """Connect, start the requested roles, and run until `stop` is set or SIGINT/SIGTERM arrives."""
     api_keys = required_api_keys(settings) if roles.api else []
     feeds = read_feeds(settings)
-    read_policy(settings)  # a bad policy file stops the service here, with its one-line reason
+    read_connections(settings)  # a bad connections file stops the service here, with its one-line reason
+    read_policy(settings)  # likewise the policy
     AssetsFile(settings)  # likewise the asset inventory
     actions = response_actions()
     runtime, sdk_metrics_url = sdk_runtime()

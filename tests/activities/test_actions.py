@@ -41,6 +41,8 @@ from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, Ac
 from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, incident_activities, workflow_runner
 
 BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
+CONNECTOR_ACTIONS = {"http.call": True, "nftables.block": True, "nftables.list": False, "nftables.unblock": True}
+EVERY_ACTION = {**BUILTINS, **CONNECTOR_ACTIONS}
 CATALOG = action_catalog()
 action_spec = CATALOG.get
 
@@ -189,15 +191,18 @@ async def action_fails(deps: ActionDeps, action: str, args: dict[str, Any]) -> A
 # --- the catalog -------------------------------------------------------------------------------------------------
 
 
-def test_catalog_holds_the_builtin_actions_with_their_flags() -> None:
-    assert CATALOG.flags() == BUILTINS
-    assert [spec.name for spec in CATALOG.specs()] == sorted(BUILTINS)
+def test_catalog_holds_the_builtin_and_connector_actions_with_their_flags() -> None:
+    assert CATALOG.flags() == EVERY_ACTION
+    assert [spec.name for spec in CATALOG.specs()] == sorted(EVERY_ACTION)
     # Playbook validation's default (pure, importable anywhere) is the same specs the worker runs.
     assert BUILTIN_ACTIONS.flags() == BUILTINS
     assert [a.spec for a in builtin_actions()] == [BUILTIN_ACTIONS.get(a.spec.name) for a in builtin_actions()]
-    assert all(spec.undo is None for spec in CATALOG.specs())
-    assert CATALOG.mutating() == ["http.request", "notify.webhook"]
-    assert CATALOG.always_mutating() == ["notify.webhook"]
+    assert {spec.name: spec.undo for spec in CATALOG.specs() if spec.undo} == {"nftables.block": "nftables.unblock"}
+    assert {spec.name: spec.connector for spec in CATALOG.specs() if spec.connector} == {
+        "http.call": "http", "nftables.block": "nftables", "nftables.list": "nftables", "nftables.unblock": "nftables"
+    }  # fmt: skip
+    assert CATALOG.mutating() == ["http.call", "http.request", "nftables.block", "nftables.unblock", "notify.webhook"]
+    assert CATALOG.always_mutating() == ["nftables.block", "nftables.unblock", "notify.webhook"]
 
 
 async def test_every_spec_has_an_activity_registered_under_its_name(http: httpx.AsyncClient) -> None:
@@ -289,8 +294,8 @@ def test_actions_list_prints_flags_undo_description_and_schema() -> None:
     result = CliRunner().invoke(app, ["actions", "list"])
     assert result.exit_code == 0, result.output
     blocks = result.output.strip().split("\n\n")
-    assert [block.splitlines()[0] for block in blocks] == sorted(BUILTINS)
-    http_block = blocks[2]
+    assert [block.splitlines()[0] for block in blocks] == sorted(EVERY_ACTION)
+    http_block = blocks[3]
     assert http_block.splitlines()[1] == "  mutating (not when method is GET or HEAD); undo: none"
     assert "Call an HTTP API on an allowlisted host" in http_block
     assert '"required": [' in http_block and '"url"' in http_block
@@ -301,11 +306,13 @@ def test_actions_list_json() -> None:
     result = CliRunner().invoke(app, ["actions", "list", "--json"])
     assert result.exit_code == 0, result.output
     listed = json.loads(result.output)
-    assert {item["name"]: item["mutating"] for item in listed} == BUILTINS
+    assert {item["name"]: item["mutating"] for item in listed} == EVERY_ACTION
     http_item = next(item for item in listed if item["name"] == "http.request")
     assert http_item["undo"] is None and http_item["mutating_unless"] == "method is GET or HEAD"
     assert http_item["args_schema"]["required"] == ["url"]
-    assert set(http_item) == {"name", "description", "mutating", "mutating_unless", "undo", "args_schema"}
+    assert set(http_item) == {
+        "name", "description", "mutating", "mutating_unless", "undo", "one_way", "connector", "args_schema"
+    }  # fmt: skip
 
 
 # --- http.request as a real activity -----------------------------------------------------------------------------

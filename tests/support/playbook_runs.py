@@ -17,12 +17,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from tests.support.stack import make_settings
-from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions
+from xorb_orchestrator.activities.actions.catalog import action_activities
 from xorb_orchestrator.activities.actions.support import ActionDeps
+from xorb_orchestrator.connectors.connections import Connections
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunResult, PlaybookRunState
-from xorb_orchestrator.playbook import BUILTIN_ACTIONS, Playbook, parse_playbook_text, validate_playbook
-from xorb_orchestrator.service import workflow_runner
+from xorb_orchestrator.playbook import Playbook, parse_playbook_text, validate_playbook
+from xorb_orchestrator.service import action_catalog, response_actions, workflow_runner
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 
@@ -46,13 +47,13 @@ def incident(incident_id: str | None = None, severity: str = "high") -> Incident
 def playbook(text: str, catalog: dict[str, Playbook] | None = None) -> Playbook:
     """A playbook from YAML, validated against the registered actions (a test playbook must be valid)."""
     parsed = parse_playbook_text(text, "yaml")
-    errors = validate_playbook(parsed, BUILTIN_ACTIONS.flags(), catalog or {})
+    errors = validate_playbook(parsed, action_catalog().flags(), catalog or {})
     assert not errors, [str(e) for e in errors]
     return parsed
 
 
 def mutating_actions() -> list[str]:
-    return BUILTIN_ACTIONS.mutating()
+    return action_catalog().mutating()
 
 
 @dataclass
@@ -96,9 +97,11 @@ async def state_when(
 
 
 @asynccontextmanager
-async def playbook_worker(client: Client, webhook_url: str) -> AsyncIterator[Runner]:
+async def playbook_worker(
+    client: Client, webhook_url: str, connections: Connections | None = None
+) -> AsyncIterator[Runner]:
     """A worker like service.build_worker, on its own task queue: PlaybookWorkflow and every
-    registered action, notify.webhook posting to `webhook_url`."""
+    registered action (connectors' too, through `connections`), notify.webhook posting to `webhook_url`."""
     settings = make_settings(
         str(client.service_client.config.target_host), "redis://127.0.0.1:1/0", XORB_NOTIFY_WEBHOOK_URLS=webhook_url
     )
@@ -108,7 +111,7 @@ async def playbook_worker(client: Client, webhook_url: str) -> AsyncIterator[Run
             task_queue=settings.temporal_task_queue,
             workflows=[PlaybookWorkflow],
             workflow_runner=workflow_runner(),
-            activities=action_activities(builtin_actions(), ActionDeps(settings, http)),
+            activities=action_activities(response_actions(), ActionDeps(settings, http, connections or Connections())),
         )
         async with worker:
             yield Runner(client, settings.temporal_task_queue)

@@ -16,6 +16,7 @@ from xorb_orchestrator import __version__
 from xorb_orchestrator.cli.actions import actions_app
 from xorb_orchestrator.cli.alerts import alerts_app
 from xorb_orchestrator.cli.connection import fail, settings_or_fail
+from xorb_orchestrator.cli.connectors import connectors_app
 from xorb_orchestrator.cli.incidents import incidents_app
 from xorb_orchestrator.cli.intel import ti_app
 from xorb_orchestrator.cli.plans import plan_app
@@ -47,6 +48,7 @@ app.add_typer(actions_app, name="actions")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(ti_app, name="ti")
 app.add_typer(plan_app, name="plan")
+app.add_typer(connectors_app, name="connectors")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(None, alias="XORB_POLICY_FILE")
     # The threat-intelligence feeds to import (intel/).
     ti_feeds_file: Path | None = Field(None, alias="XORB_TI_FEEDS_FILE")
+    # The connections to security tools, credentials by reference (connectors/).
+    connectors_file: Path | None = Field(None, alias="XORB_CONNECTORS_FILE")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -208,6 +210,7 @@ class Settings(BaseSettings):
             ("XORB_ASSETS_FILE", self.assets_file),
             ("XORB_POLICY_FILE", self.policy_file),
             ("XORB_TI_FEEDS_FILE", self.ti_feeds_file),
+            ("XORB_CONNECTORS_FILE", self.connectors_file),
         ):
             if path is not None and not path.is_file():
                 raise ValueError(f"{name}: no readable file at {path}")

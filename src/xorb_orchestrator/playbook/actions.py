@@ -58,6 +58,11 @@ class ActionSpec(Generic[ArgsT]):
     # Whether a call reaches a system outside (a lookup does, a data helper does not). A dry run makes such a
     # call only where its step says `dry_run: call`; the safe default is yes.
     reaches_out: bool = True
+    # An effect nothing can take back (revoking sessions, deleting, killing a process): no undo, and issue-12's
+    # guardrails make it ask a person whatever the autonomy.
+    one_way: bool = False
+    # The connector type whose connections it acts through (XORB_CONNECTORS_FILE); None for built-in actions.
+    connector: str | None = None
 
     def __post_init__(self) -> None:
         if not ACTION_NAME.match(self.name):
@@ -66,6 +71,8 @@ class ActionSpec(Generic[ArgsT]):
             raise ValueError(f"action {self.name}: undo {self.undo!r} is not an action name")
         if self.mutating_unless and not self.mutating:
             raise ValueError(f"action {self.name}: mutating_unless only applies to a mutating action")
+        if self.one_way and (self.undo is not None or not self.mutating):
+            raise ValueError(f"action {self.name}: a one-way action is mutating and has no undo")
 
     def parse_args(self, raw: Mapping[str, Any] | None) -> ArgsT:
         """The validated arguments; ActionArgsInvalid naming each bad field otherwise."""
@@ -102,6 +109,8 @@ class ActionSpec(Generic[ArgsT]):
             "mutating": self.mutating,
             "mutating_unless": self.mutating_unless or None,
             "undo": self.undo,
+            "one_way": self.one_way,
+            "connector": self.connector,
             "args_schema": self.args_schema(),
         }
 

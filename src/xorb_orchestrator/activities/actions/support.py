@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from xorb_orchestrator.config import Settings
+from xorb_orchestrator.connectors.connections import Connections
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionSpec
@@ -29,6 +30,7 @@ class ActionDeps:
 
     settings: Settings
     http: httpx.AsyncClient
+    connections: Connections = field(default_factory=Connections)  # XORB_CONNECTORS_FILE
 
 
 @dataclass(frozen=True)
