@@ -64,6 +64,22 @@ steps:
 PHASES = {"built_in": "T1059", "playbook": "T1071.001", "playbook_rich": "T1486"}
 
 
+def c2(n: int) -> str:
+    """The external address alert `n` beacons to (the benchmarking range 198.18.0.0/15, listed in the bench feed)."""
+    return f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}"
+
+
+# The response policy of the run: a playbook runs on its own when its alert's address is a live TI hit (the feed
+# lists every address), as the bundled policy's auto rule does, minus its tag and score conditions.
+POLICY = """
+version: 1
+name: bench
+rules:
+  - {name: act-on-hits, targets: {hit: true}, playbook: candidate, autonomy: auto}
+  - {name: observe, playbook: none, autonomy: observe}
+"""
+
+
 def alerts(source: str, technique: str, count: int) -> bytes:
     lines = [
         json.dumps(
@@ -72,7 +88,7 @@ def alerts(source: str, technique: str, count: int) -> bytes:
                 "severity": "high",
                 "source": source,
                 "rule": f"{source}-{n}",  # each alert its own correlation key: one incident each
-                "observables": {"src_ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"},
+                "observables": {"src_ip": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}", "dest_ip": c2(n)},
                 "techniques": [technique],
             }
         )
@@ -130,14 +146,27 @@ def main(argv: list[str] | None = None) -> int:
         playbooks.mkdir()
         (playbooks / "one-step.yaml").write_text(ONE_STEP)
         (playbooks / "rich.yaml").write_text(RICH)
+        (work / "policy.yaml").write_text(POLICY)
+        listed = max(args.incidents, 20)
+        seen = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        (work / "c2.csv").write_text("ip,seen\n" + "".join(f"{c2(n)},{seen}\n" for n in range(listed)))
+        (work / "feeds.yaml").write_text(
+            f"feeds: [{{name: bench-c2, type: csv, url: {work / 'c2.csv'}, kind: ipv4, score: 95, confidence: 95,"
+            " columns: {value: ip, last_seen: seen}}]\n"
+        )
         env, _ = _clean_env()
         env |= {
+            "XORB_POLICY_FILE": str(work / "policy.yaml"),
+            "XORB_TI_FEEDS_FILE": str(work / "feeds.yaml"),
             "XORB_PLAYBOOKS_DIR": str(playbooks),
             "XORB_NOTIFY_WEBHOOK_URLS": sink.url,
             "XORB_CORRELATION_WINDOW_SECONDS": "0",
         }
         api_url, api_key = start_xorb_dev(started, work / "data", env)
         http = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0)
+        synced = http.post("/v1/ti/feeds/bench-c2/sync", params={"wait": 120}, timeout=150)
+        if synced.status_code != 200:
+            raise BenchError(f"the bench feed did not sync: {synced.status_code} {synced.text[:200]}")
         run_phase(http, f"bench-warmup-{stamp}", PHASES["playbook_rich"], 20, args.timeout)
         phases: dict[str, dict[str, Any]] = {}
         for name, technique in PHASES.items():
