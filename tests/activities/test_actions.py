@@ -41,7 +41,17 @@ from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, Ac
 from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, incident_activities, workflow_runner
 
 BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
-CONNECTOR_ACTIONS = {"http.call": True, "nftables.block": True, "nftables.list": False, "nftables.unblock": True}
+CONNECTOR_ACTIONS = {
+    "http.call": True,
+    "nftables.block": True,
+    "nftables.list": False,
+    "nftables.unblock": True,
+    "openc2.allow": True,
+    "openc2.delete": True,
+    "openc2.deny": True,
+    "openc2.query_features": False,
+    "openc2.update_file": True,
+}
 EVERY_ACTION = {**BUILTINS, **CONNECTOR_ACTIONS}
 CATALOG = action_catalog()
 action_spec = CATALOG.get
@@ -197,12 +207,15 @@ def test_catalog_holds_the_builtin_and_connector_actions_with_their_flags() -> N
     # Playbook validation's default (pure, importable anywhere) is the same specs the worker runs.
     assert BUILTIN_ACTIONS.flags() == BUILTINS
     assert [a.spec for a in builtin_actions()] == [BUILTIN_ACTIONS.get(a.spec.name) for a in builtin_actions()]
-    assert {spec.name: spec.undo for spec in CATALOG.specs() if spec.undo} == {"nftables.block": "nftables.unblock"}
-    assert {spec.name: spec.connector for spec in CATALOG.specs() if spec.connector} == {
-        "http.call": "http", "nftables.block": "nftables", "nftables.list": "nftables", "nftables.unblock": "nftables"
+    assert {spec.name: spec.undo for spec in CATALOG.specs() if spec.undo} == {
+        "nftables.block": "nftables.unblock", "openc2.allow": "openc2.delete", "openc2.deny": "openc2.delete"
     }  # fmt: skip
-    assert CATALOG.mutating() == ["http.call", "http.request", "nftables.block", "nftables.unblock", "notify.webhook"]
-    assert CATALOG.always_mutating() == ["nftables.block", "nftables.unblock", "notify.webhook"]
+    assert {spec.name: spec.connector for spec in CATALOG.specs()} == {
+        name: None if name in BUILTINS else "http" if name == "http.call" else name.split(".")[0].replace(
+            "openc2", "openc2-slpf") for name in EVERY_ACTION
+    }  # fmt: skip
+    assert CATALOG.mutating() == sorted(name for name, mutating in EVERY_ACTION.items() if mutating)
+    assert "http.request" not in CATALOG.always_mutating() and "nftables.block" in CATALOG.always_mutating()
 
 
 async def test_every_spec_has_an_activity_registered_under_its_name(http: httpx.AsyncClient) -> None:

@@ -9,8 +9,9 @@ from xorb_orchestrator.connectors.base import ConnectorType
 from xorb_orchestrator.connectors.connections import Connections, ConnectionsInvalid, load_connections
 from xorb_orchestrator.connectors.http_api import HTTP_API
 from xorb_orchestrator.connectors.nftables import NFTABLES
+from xorb_orchestrator.connectors.openc2 import OPENC2_SLPF
 
-CONNECTOR_TYPES: tuple[ConnectorType, ...] = (NFTABLES, HTTP_API)
+CONNECTOR_TYPES: tuple[ConnectorType, ...] = (NFTABLES, OPENC2_SLPF, HTTP_API)
 
 
 def connector_type(name: str) -> ConnectorType | None:

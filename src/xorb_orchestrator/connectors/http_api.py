@@ -163,7 +163,9 @@ async def credentials(client: httpx.AsyncClient, connection: Connection, *, fres
     return {auth.header: secret}
 
 
-def _client(connection: Connection) -> httpx.AsyncClient:
+def client_for(connection: Connection) -> httpx.AsyncClient:
+    """An HTTP client with the connection's TLS options; redirects are not followed, proxies from the environment
+    not used (a connection names where it goes)."""
     tls = connection.tls
     verify: bool | str = tls.ca_file or tls.verify
     cert = (tls.client_cert, tls.client_key) if tls.client_cert and tls.client_key else tls.client_cert
@@ -174,7 +176,7 @@ async def call(connection: Connection, args: CallArgs, context: CallContext) -> 
     if connection.url is None:
         raise ConnectorRejected(f"connection {connection.name} has no url")
     url = target_url(connection, args.path)
-    async with _client(connection) as client:
+    async with client_for(connection) as client:
         response = await _send(client, connection, args, url, context)
         if response.status_code == 401 and connection.auth is not None and connection.auth.type == "oauth2":
             response = await _send(client, connection, args, url, context, fresh=True)  # the token expired early
