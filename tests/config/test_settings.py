@@ -122,3 +122,17 @@ def test_two_bad_values_are_both_named_on_one_line(monkeypatch: pytest.MonkeyPat
     message = str(caught.value)
     assert "\n" not in message
     assert "MAX_PARALLEL_WORKFLOWS: " in message and "LOG_LEVEL: " in message
+
+
+def test_correlation_clock_is_arrival_unless_told_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().correlation_clock == "arrival"
+    monkeypatch.setenv("XORB_CORRELATION_CLOCK", " Event ")
+    assert load_settings().correlation_clock == "event"
+
+
+def test_misspelt_correlation_clock_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XORB_CORRELATION_CLOCK", "evnet")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    expected = "invalid configuration: XORB_CORRELATION_CLOCK: expected 'event' or 'arrival', got 'evnet'"
+    assert str(caught.value) == expected

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from xorb_orchestrator.config.settings import DEFAULT_INTERNAL_NETWORKS, parse_networks
-from xorb_orchestrator.models.alert import Alert
+from xorb_orchestrator.models.alert import Alert, fingerprint_event
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.observable import Observable, ObservableType
@@ -200,10 +200,14 @@ def _alert(**changes: object) -> Alert:
     return Alert.model_validate(base)
 
 
-def test_fingerprint_uses_event_id_when_given() -> None:
-    first = _alert(event_id="evt-1", title="one wording")
-    again = _alert(event_id="evt-1", title="another wording")
+def test_fingerprint_uses_event_id_and_what_was_read_when_given() -> None:
+    first = _alert(event_id="evt-1", title="one wording", raw={"received": "09:00:01"})
+    again = _alert(event_id="evt-1", title="one wording", raw={"received": "09:00:07"})  # a shipper's own field
     assert fingerprint(first) == fingerprint(again)
+    # The same id on other content is another alert that reused the id (issue 14, item 8), not a re-delivery.
+    reworded = _alert(event_id="evt-1", title="another wording")
+    assert fingerprint(reworded) != fingerprint(first)
+    assert fingerprint_event(fingerprint(reworded)) == fingerprint_event(fingerprint(first)) is not None
     assert fingerprint(_alert(event_id="evt-2")) != fingerprint(first)
     # The same id from another source is another event.
     assert fingerprint(_alert(event_id="evt-1", source="ids-2")) != fingerprint(first)

@@ -278,7 +278,9 @@ async def test_an_incident_no_worker_answers_for_is_503_with_retry_after_not_500
     request = IncidentInput(incident_id=incident_id, correlation_key="reads-no-worker")
     await deliver_alerts(client, "nobody-polls-" + RUN, request, [envelope])
     try:
-        response = await svc.http.get(f"/v1/incidents/{incident_id}")
+        # Temporal is asked and given up on after its RPC timeouts (5 s each): more than the client's default 10 s on
+        # a busy machine.
+        response = await svc.http.get(f"/v1/incidents/{incident_id}", timeout=40)
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"]
         body = response.json()

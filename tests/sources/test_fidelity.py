@@ -1,8 +1,8 @@
 """Adapter fidelity (issue 14): what real detector output carries must reach the Alert.
 
 The events here are written for these tests in the shapes of real files (Wazuh's Suricata integration,
-older EVE without `direction`, Elastic 7.x/8.x alerts, OCSF findings of Prowler, GuardDuty and a DNS
-sinkhole), with values of our own.
+older EVE without `direction`, Elastic 7.x/8.x alerts, OCSF findings of Prowler, GuardDuty (its Create and Update
+events) and a DNS sinkhole), with values of our own.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from xorb_orchestrator.models.alert import Alert
+from xorb_orchestrator.models.alert import Alert, fingerprint_event
+from xorb_orchestrator.services.correlation import correlation_key, fingerprint
 from xorb_orchestrator.sources import AlertFormatError, parse_event
 from xorb_orchestrator.sources.common import split_address
 
@@ -168,6 +169,50 @@ def test_suricata_server_port_without_direction(case: str, fields: dict[str, Any
     assert of_type(alert, "port") == [port]
     # The IPs keep the packet's sides, so the port's side is the side of the IP it belongs to.
     assert [o for o in of_type(alert, "ip") if o[2] == port[2]] == [("ip", event[f"{port[2]}_ip"], port[2])]
+
+
+# --- 3. OCSF finding updates are new events of the finding, not re-deliveries ----------------------------
+
+
+def guardduty_event(activity_id: int, severity_id: int, time: int) -> dict[str, Any]:
+    """One event (Create 1, Update 2, Close 3) of one GuardDuty finding, as Security Hub's OCSF mapping writes it:
+    no `metadata.uid`, so only the finding's uid names it."""
+    event = guardduty_finding()
+    event.update(activity_id=activity_id, severity_id=severity_id, time=time, type_uid=200400 + activity_id)
+    return event
+
+
+def test_ocsf_finding_update_is_a_new_event_of_the_finding() -> None:
+    created = parse("ocsf", guardduty_event(1, 2, 1700000000000))
+    raised = parse("ocsf", guardduty_event(2, 4, 1700000900000))
+    assert created.event_id != raised.event_id
+    assert fingerprint(created) != fingerprint(raised)
+    # Not an id reused on other content either: each event of the finding has its own id.
+    assert fingerprint_event(fingerprint(created)) != fingerprint_event(fingerprint(raised))
+    # One key: the update joins the finding's incident (where it raises the severity).
+    assert correlation_key(created) == correlation_key(raised)
+    assert created.event_id == "arn:aws:guardduty:eu-west-1:000011112222:detector/d1/finding/f1:1:1700000000000:2"
+
+
+def test_ocsf_event_delivered_twice_counts_once() -> None:
+    event = guardduty_event(2, 4, 1700000900000)
+    assert fingerprint(parse("ocsf", event)) == fingerprint(parse("ocsf", copy.deepcopy(event)))
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"activity_id": 3}, {"time": 1700000900001}, {"severity_id": 5}],
+    ids=["activity", "time", "severity"],
+)
+def test_ocsf_each_of_what_changes_between_a_findings_events_makes_another_event(changed: dict[str, int]) -> None:
+    event = guardduty_event(2, 4, 1700000900000)
+    assert parse("ocsf", {**event, **changed}).event_id != parse("ocsf", event).event_id
+
+
+def test_ocsf_metadata_uid_names_the_event_when_given() -> None:
+    event = guardduty_event(2, 4, 1700000900000)
+    event["metadata"]["uid"] = "evt-77"
+    assert parse("ocsf", event).event_id == "evt-77"
 
 
 # --- 4. OCSF hostnames: C2 domains are not our hosts -----------------------------------------------

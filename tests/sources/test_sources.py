@@ -321,7 +321,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "title": "SMB remote service creation from workstation",
         "severity": Severity.CRITICAL,
         "rule": "NDR-LM-7",
-        "event_id": "ndr-5521-0098",
+        "event_id": "ndr-5521-0098:1:1696412400000:5",  # the finding's event: uid, activity, time, severity
         "time": at("2023-10-04T09:40:00+00:00"),
         "techniques": ["T1021.002", "T1543.003"],
         "observables": [
@@ -338,7 +338,7 @@ EXPECTED: dict[tuple[str, str], dict[str, Any]] = {
         "severity": Severity.FATAL,  # severity_id 99, the label says Fatal
         "rule": "Ransomware domain blocklist",  # no analytic uid: the name
         "rule_id": None,
-        "event_id": "dnsfw-88213",  # no metadata.uid: the finding's uid
+        "event_id": "dnsfw-88213:1:1717779944250:6",  # no metadata.uid: the finding's uid and what changes
         "time": at("2024-06-07T17:05:44.250+00:00"),
         "techniques": [],
         "observables": [

@@ -15,6 +15,8 @@ from xorb_orchestrator.config.playbook_inputs import parse_auto_playbooks, parse
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Network = IPv4Network | IPv6Network
+# What decides an alert's correlation window: when it arrived, or when it happened (its own time).
+CorrelationClock = Literal["event", "arrival"]
 
 # RFC 1918 and IPv6 unique local addresses (RFC 4193). Not the documentation ranges (192.0.2.0/24 ...), which
 # Python's is_private counts: nothing is ours by accident. Loopback and link-local are never ours nor targets.
@@ -77,6 +79,9 @@ class Settings(BaseSettings):
     # Per source, the alert fields whose values form the correlation key, e.g.
     # "suricata=rule,src_ip;wazuh=rule,hostname". Sources not named use DEFAULT_CORRELATION_FIELDS.
     correlation_keys: str = Field("", alias="XORB_CORRELATION_KEYS")
+    # "event": windows run on the alert's own time, so a replayed file or a catch-up after an outage correlates as it
+    # happened (services/correlation.py says which times are believed); "arrival": on when it reached us.
+    correlation_clock: CorrelationClock = Field("arrival", alias="XORB_CORRELATION_CLOCK")
     # Hosts the http.request action may call: "name" (any port) or "name:port", comma-separated. Empty: none.
     http_allowed_hosts: str = Field("", alias="XORB_HTTP_ALLOWED_HOSTS")
     # Where the playbooks live (the catalog the API lists, validates against and runs by id).
@@ -144,6 +149,11 @@ class Settings(BaseSettings):
     def _correlation_keys(cls, value: str) -> str:
         parse_correlation_keys(value)
         return value
+
+    @field_validator("correlation_clock", mode="before")
+    @classmethod
+    def _clock_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("http_allowed_hosts")
     @classmethod

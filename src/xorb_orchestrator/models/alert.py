@@ -129,9 +129,23 @@ class Alert(BaseModel):
         return self.observables[0] if self.observables else None
 
 
+# A fingerprint (services/correlation.py) is `<event>.<content>` when the sender gave an event id, else `<content>`:
+# the workflow tells another alert that reused an id from a re-delivery by the event part.
+FINGERPRINT_PARTS = "."
+
+
+def fingerprint_event(fingerprint: str) -> str | None:
+    """The part of a fingerprint that names the sender's event id; None for an alert without one."""
+    event, separator, _ = fingerprint.partition(FINGERPRINT_PARTS)
+    return event if separator else None
+
+
 class AlertEnvelope(BaseModel):
     """An alert as handed to an incident: with its fingerprint and when we received it."""
 
     alert: Alert
     fingerprint: str
     received_at: datetime
+    reuses_event_id: bool = Field(
+        False, description="the intake saw the sender's event id before on an alert with other content"
+    )

@@ -59,6 +59,11 @@ class IncidentView(BaseModel):
     rule: str | None = None
     alert_count: int = 0
     duplicate_count: int = 0
+    reused_id_count: int = Field(
+        0,
+        description="Alerts whose sender's event id was seen before on an alert with other content: not re-deliveries, "
+        "so each is kept and counted in alert_count; a sender that reuses ids (a sample generator) shows here.",
+    )
     redelivery_of: list[str] = Field(
         default_factory=list,
         description="Earlier incidents whose alerts were delivered here again (counted as duplicates, not answered).",

@@ -16,10 +16,16 @@ from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
-from xorb_orchestrator.models.alert import Alert, AlertEnvelope
+from xorb_orchestrator.models.alert import Alert, AlertEnvelope, fingerprint_event
 from xorb_orchestrator.models.ids import incident_id_for
 from xorb_orchestrator.models.workflow_io import IncidentInput
-from xorb_orchestrator.services.correlation import fingerprint, key_for, next_window, window_start
+from xorb_orchestrator.services.correlation import (
+    correlation_time,
+    fingerprint,
+    key_for,
+    next_window,
+    window_start,
+)
 from xorb_orchestrator.services.group_commit import GroupCommit
 from xorb_orchestrator.services.incident_client import RPC_TIMEOUT, IncidentClosed, deliver_alerts
 
@@ -117,28 +123,35 @@ class AlertIntake:
 
     async def _submit(self, alerts: list[Alert]) -> list[Outcome]:
         now = datetime.now(UTC)
+        queue = self._settings.temporal_task_queue
         prints = [fingerprint(alert) for alert in alerts]
         keys = [key_for(alert, self._settings) for alert in alerts]
+        times = [correlation_time(alert, now, self._settings.correlation_clock) for alert in alerts]
         # Deployments sharing one Redis (task queues, like the correlation key's scope) must not
         # answer each other's alerts as duplicates: the remembered fingerprint is scoped too.
-        remembered = [f"{self._settings.temporal_task_queue}/{p}" for p in prints]
+        remembered = [f"{queue}/{p}" for p in prints]
+        events = [_event_memory(queue, p) for p in prints]
         try:
-            known = await self._cache.seen_alerts(remembered)
+            known = await self._cache.seen_alerts(remembered + [e for e in events if e])
             open_incidents = await self._cache.open_incidents(keys)
         except RedisError:
             known, open_incidents = {}, {}
+        reused = _reused_event_ids(prints, events, known)
 
-        async def one(alert: Alert, alert_print: str, seen_as: str, key: str) -> Outcome:
+        async def one(index: int) -> Outcome:
+            alert, alert_print, seen_as, key = alerts[index], prints[index], remembered[index], keys[index]
             if seen_as in known:
                 return Outcome("accepted", known[seen_as], duplicate=True)
-            envelope = AlertEnvelope(alert=alert, fingerprint=alert_print, received_at=now)
+            envelope = AlertEnvelope(
+                alert=alert, fingerprint=alert_print, received_at=now, reuses_event_id=reused[index]
+            )
             size = storable_size(envelope)
             if isinstance(size, str) or size > MAX_SIGNAL_BYTES:
                 metrics.ALERTS_REJECTED.labels("invalid").inc()
                 too_big = f"the alert is {size} bytes encoded; one alert may be at most {MAX_SIGNAL_BYTES}"
                 return Outcome("rejected", error=size if isinstance(size, str) else too_big)
             try:
-                incident_id = await self._deliver(key, envelope, size, open_incidents.get(key))
+                incident_id = await self._deliver(key, envelope, size, open_incidents.get(key), times[index])
             except TemporalUnavailable as exc:
                 metrics.ALERTS_REJECTED.labels("unavailable").inc()
                 return Outcome("unavailable", error=str(exc))
@@ -156,28 +169,48 @@ class AlertIntake:
         for index, seen_as in enumerate(remembered):
             first_of.setdefault(seen_as, index)
         firsts = sorted(set(first_of.values()))
-        delivered_once = await asyncio.gather(*(one(alerts[i], prints[i], remembered[i], keys[i]) for i in firsts))
+        delivered_once = await asyncio.gather(*(one(i) for i in firsts))
         by_index = dict(zip(firsts, delivered_once, strict=True))
         outcomes = [
             by_index[index] if first_of[seen_as] == index else _repeat_of(by_index[first_of[seen_as]])
             for index, seen_as in enumerate(remembered)
         ]
-        fresh = [(p, k, o.incident_id) for p, k, o in zip(remembered, keys, outcomes, strict=True) if not o.duplicate]
-        delivered = {p: incident for p, _, incident in fresh if incident}
-        by_key = {k: incident for _, k, incident in fresh if incident}
+        fresh = [(i, incident) for i, o in enumerate(outcomes) if not o.duplicate and (incident := o.incident_id)]
+        delivered = {remembered[i]: incident for i, incident in fresh}
+        # Which alert (fingerprint) carried each event id, to count a later alert that reuses it.
+        delivered.update({event: prints[i] for i, _ in fresh if (event := events[i])})
+        # The key's open incident chains a storm across windows as it arrives; an alert of a window already
+        # over (event clock) went to that window's incident, which later alerts must not join.
+        by_key = {keys[i]: incident for i, incident in fresh if not self._window_over(times[i], now)}
         try:
             await self._cache.remember(delivered, by_key, self._settings.correlation_window_seconds)
         except RedisError as exc:
             log.warning("could not record delivered alerts in Redis: %s", exc)
         return outcomes
 
-    async def _deliver(self, key: str, envelope: AlertEnvelope, size: int, cached_incident: str | None) -> str:
-        """Send to the key's open incident, else to its current window's, else to a later window's."""
+    def _grace(self) -> timedelta:
+        # An incident stays open a little past its window's end, for clocks that disagree.
+        return timedelta(seconds=min(30.0, self._settings.correlation_window_seconds))
+
+    def _window_over(self, at: datetime, now: datetime) -> bool:
+        """Whether the window of `at` ended (grace included) before `now`: only an alert's own time can say so."""
+        window_seconds = self._settings.correlation_window_seconds
+        if not window_seconds:
+            return False
+        return next_window(window_start(at, window_seconds), window_seconds) + self._grace() <= now
+
+    async def _deliver(
+        self, key: str, envelope: AlertEnvelope, size: int, cached_incident: str | None, at: datetime
+    ) -> str:
+        """Send to the key's open incident, else to the incident of the window `at` (the alert's correlation time)
+        falls in, else to a later window's; an alert of a window already over goes to that window's (_deliver_late)."""
         window_seconds = self._settings.correlation_window_seconds
         if not window_seconds:
             incident = IncidentInput(incident_id=incident_id_for(key, None), correlation_key=key, linger_seconds=0)
             await self._commit.submit(incident.incident_id, Delivery(incident, envelope, size))
             return incident.incident_id
+        if self._window_over(at, envelope.received_at):
+            return await self._deliver_late(key, envelope, size, window_start(at, window_seconds))
         if cached_incident:
             # Close-not-before is moot here: the incident exists, or it closed and we move on.
             cached = IncidentInput(
@@ -193,8 +226,8 @@ class AlertIntake:
                 pass
         # Stay open until the window ends (plus a little for clocks that disagree), so an alert whose
         # window id names this incident always finds it open.
-        grace = timedelta(seconds=min(30.0, window_seconds))
-        window = window_start(envelope.received_at, window_seconds)
+        grace = self._grace()
+        window = window_start(at, window_seconds)
         for _ in range(MAX_WINDOW_HOPS):
             window_end = next_window(window, window_seconds)
             incident = IncidentInput(
@@ -209,6 +242,36 @@ class AlertIntake:
             except IncidentClosed:
                 window = window_end
         raise TemporalUnavailable(f"the incidents of {MAX_WINDOW_HOPS} windows for key {key} have all closed")
+
+    async def _deliver_late(self, key: str, envelope: AlertEnvelope, size: int, window: datetime) -> str:
+        """An alert that happened in a window already over (event clock: a replayed file, a catch-up after an
+        outage) joins that window's incident while it lingers; once it has closed, a new run of the same id takes
+        the alert (and first asks the earlier run whether it is a re-delivery). Without close-not-before the
+        incident lingers a window after its last alert arrives, and a closed id may start again."""
+        incident = IncidentInput(
+            incident_id=incident_id_for(key, window),
+            correlation_key=key,
+            linger_seconds=self._settings.correlation_window_seconds,
+        )
+        await self._commit.submit(incident.incident_id, Delivery(incident, envelope, size))
+        return incident.incident_id
+
+
+def _event_memory(queue: str, alert_print: str) -> str | None:
+    """The cache entry that remembers which alert carried this fingerprint's event id (None without one)."""
+    event = fingerprint_event(alert_print)
+    return f"{queue}/event/{event}" if event else None
+
+
+def _reused_event_ids(prints: list[str], events: list[str | None], known: dict[str, str]) -> list[bool]:
+    """For each alert, whether its event id came before on an alert with other content (remembered in the cache,
+    or earlier in this request). Best effort: the incident also counts those it sees itself."""
+    carried = dict(known)
+    reused = []
+    for alert_print, event in zip(prints, events, strict=True):
+        earlier = carried.setdefault(event, alert_print) if event else alert_print
+        reused.append(earlier != alert_print)
+    return reused
 
 
 def _repeat_of(first: Outcome) -> Outcome:

@@ -11,6 +11,11 @@ Rule: OCSF has no one field for it, and products fill different ones. In order: 
 type), `metadata.product.feature.name`. Without any, correlation falls back to the title, which for some
 products embeds the resource (an ARN, an address) and so keys one incident per resource.
 
+Event id: `metadata.uid` names the event. Without it, the finding's uid names the finding, which stays the same
+through its Create, Update and Close events: alone it would make a finding's update (GuardDuty raising Low to High)
+a re-delivery of its creation. So the id is the finding's uid with what changes between its events:
+`<finding uid>:<activity_id>:<time, epoch ms>:<severity_id>`. A re-delivery of one event keeps all four.
+
 Severity: OCSF's `severity_id` is this project's scale, taken as is (0-6). `99` (Other) means the
 sender's own label is in `severity`: it is used when it names an OCSF level, else unknown (0).
 
@@ -22,6 +27,7 @@ file hashes, DNS query, URL). Whether a hostname is ours or a domain: see ocsf_h
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from xorb_orchestrator.models.alert import Alert
@@ -49,6 +55,7 @@ from xorb_orchestrator.sources.ocsf_hosts import MAX_EVIDENCES, HostContext, hos
 SOURCE = "ocsf"
 CLASSES = {2004: "Detection Finding", 2001: "Security Finding"}  # the classes that are alerts
 OTHER = 99
+FINDING_UID_MAX = 400  # leaves room in the event id (RULE_MAX) for what changes between a finding's events
 
 # observable.type_id (OCSF 1.x dictionary types) → our type. 5 (email address) counts as a user
 # only when it names a user's address; 7 (file name), 3 (MAC) and the object types without a
@@ -75,16 +82,18 @@ def parse(event: dict[str, Any]) -> Alert | None:
     analytic = as_dict(value(event, "finding_info.analytic", "analytic"))
     rule_id = text(analytic.get("uid"), RULE_MAX) or text(value(event, "metadata.event_code"), RULE_MAX)
     rule_name = text(analytic.get("name"), 1000)
+    severity = _severity(event)
+    time = parse_time(first(event, "time", "time_dt"))
     return Alert(
         source=SOURCE,
         product=text(value(event, "metadata.product.name"), 200),
         title=title,
-        severity=_severity(event),
+        severity=severity,
         rule=rule_id or (rule_name[:RULE_MAX] if rule_name else None) or _rule_fallback(event),
         rule_id=rule_id,
         rule_name=rule_name,
-        event_id=text(value(event, "metadata.uid", "finding_info.uid", "finding.uid"), RULE_MAX),
-        time=parse_time(first(event, "time", "time_dt")),
+        event_id=text(value(event, "metadata.uid"), RULE_MAX) or _finding_event_id(event, severity, time),
+        time=time,
         observables=_observables(event),
         techniques=_techniques(event),
         categories=_finding_types(event),
@@ -100,6 +109,16 @@ def _class(event: dict[str, Any]) -> int:
     if number is None:
         raise AlertFormatError(hit.path, f"expected an OCSF class_uid (a number such as 2004), got {hit.value!r}")
     return number
+
+
+def _finding_event_id(event: dict[str, Any], severity: Severity, time: datetime | None) -> str | None:
+    """Without `metadata.uid`: one event of the finding (see above), or None without a finding uid."""
+    finding = text(value(event, "finding_info.uid", "finding.uid"), FINDING_UID_MAX)
+    if finding is None:
+        return None
+    activity = text(event.get("activity_id")) or text(event.get("activity_name"), 40) or ""
+    millis = str(round(time.timestamp() * 1000)) if time else ""
+    return f"{finding}:{activity}:{millis}:{int(severity)}"[:RULE_MAX]
 
 
 def _finding_types(event: dict[str, Any]) -> list[str]:

@@ -47,4 +47,19 @@ APPROVAL_OUTCOME_STATUS = Patch(
     why="an approval step that was not approved reads `denied` or `timed_out` instead of `failed`",
 )
 
-PATCHES: tuple[Patch, ...] = (REDELIVERY_MEMORY, APPROVAL_OUTCOME_STATUS)
+REUSED_EVENT_IDS = Patch(
+    id="reused-event-ids",
+    added=date(2026, 12, 6),
+    # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
+    retire_after=date(2027, 1, 7),
+    why="an alert that reuses an event id seen with other content is counted in `reused_id_count`",
+)
+
+SEVERITY_ATTRIBUTE_RISES = Patch(
+    id="severity-attribute-rises",
+    added=date(2026, 12, 6),
+    retire_after=date(2027, 1, 7),
+    why="the XorbSeverity search attribute follows the incident's severity when a later alert raises it",
+)
+
+PATCHES: tuple[Patch, ...] = (REDELIVERY_MEMORY, APPROVAL_OUTCOME_STATUS, REUSED_EVENT_IDS, SEVERITY_ATTRIBUTE_RISES)

@@ -87,5 +87,6 @@ def reopen_from(shell: IncidentView, first: AlertEnvelope, now: datetime) -> Inc
     """An incident that so far held only re-deliveries of earlier ones, opened by its first new alert."""
     view = open_incident(shell.incident_id, shell.correlation_key, first, now)
     view.duplicate_count, view.redelivery_of = shell.duplicate_count, shell.redelivery_of
+    view.reused_id_count = shell.reused_id_count
     view.created_at = shell.created_at
     return view

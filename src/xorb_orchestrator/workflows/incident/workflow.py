@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.activities.incident import IncidentActivities
     from xorb_orchestrator.activities.redelivery import RedeliveryActivities
     from xorb_orchestrator.activities.slots import SlotActivities
-    from xorb_orchestrator.models.alert import AlertEnvelope
+    from xorb_orchestrator.models.alert import AlertEnvelope, fingerprint_event
     from xorb_orchestrator.models.ids import slot_coordinator_id
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
@@ -75,6 +75,12 @@ class IncidentWorkflow:
         self._view: IncidentView | None = request.carried
         # Recent fingerprints in arrival order (a dict is an ordered set), bounded by MAX_FINGERPRINTS.
         self._seen: dict[str, None] = dict.fromkeys(request.seen_fingerprints)
+        # The sender's event ids among them, to tell an alert that reuses an id from a re-delivery.
+        self._events: dict[str, None] = dict.fromkeys(
+            event for event in map(fingerprint_event, request.seen_fingerprints) if event
+        )
+        # The severity lists filter on (a search attribute; a run continued as new has its predecessor's).
+        self._indexed_severity = workflow.info().typed_search_attributes.get(SEVERITY_ATTR)
         self._early: list[AlertEnvelope] = list(request.pending_alerts)
         self._slot_granted = False
         # A run continued as new publishes the view it carries at once (the cache may not have it).
@@ -156,10 +162,11 @@ class IncidentWorkflow:
         for envelope in early:
             if envelope.fingerprint in recalled:
                 view.duplicate_count += 1
-                remember(self._seen, envelope.fingerprint)
+                self._remember(envelope.fingerprint)
         view.redelivery_of = list(dict.fromkeys(recalled.values()))[:MAX_REDELIVERY_SOURCES]
         if fresh:
-            remember(self._seen, fresh[0].fingerprint)
+            view.reused_id_count += self._reuses_event_id(fresh[0])
+            self._remember(fresh[0].fingerprint)
         for envelope in [*fresh[1:], *self._early]:
             self._record(envelope)
         self._early.clear()
@@ -376,17 +383,32 @@ class IncidentWorkflow:
         assert self._view is not None
         if envelope.fingerprint in self._seen:
             self._view.duplicate_count += 1
-        elif self._view.alert_count == 0:
+            self._dirty = True
+            return
+        reused = self._reuses_event_id(envelope)
+        if self._view.alert_count == 0:
             # The first new alert of an incident that held only re-deliveries: it opens the incident for real.
             self._view = reopen_from(self._view, envelope, workflow.now())
             self._observable_keys = observable_keys(self._view)
-            remember(self._seen, envelope.fingerprint)
-            self._last_alert_at = workflow.now()
         else:
             add_alert(self._view, envelope, workflow.now(), self._observable_keys)
-            remember(self._seen, envelope.fingerprint)
-            self._last_alert_at = workflow.now()
+        self._view.reused_id_count += reused
+        self._remember(envelope.fingerprint)
+        self._last_alert_at = workflow.now()
         self._dirty = True
+
+    def _remember(self, fingerprint: str) -> None:
+        remember(self._seen, fingerprint)
+        event = fingerprint_event(fingerprint)
+        if event:
+            remember(self._events, event)
+
+    def _reuses_event_id(self, envelope: AlertEnvelope) -> bool:
+        """Whether this new (not re-delivered) alert carries an event id seen before on other content: by the
+        intake (its cache), or by this incident. Call before remembering the alert."""
+        event = fingerprint_event(envelope.fingerprint)
+        seen_here = event is not None and event in self._events
+        return (envelope.reuses_event_id or seen_here) and workflow.patched(patches.REUSED_EVENT_IDS.id)
 
     def _set_status(self, status: IncidentStatus) -> None:
         assert self._view is not None
@@ -407,6 +429,13 @@ class IncidentWorkflow:
             workflow.upsert_search_attributes(
                 [STATUS_ATTR.value_set(view.status.value), SEVERITY_ATTR.value_set(view.severity)]
             )
+            self._indexed_severity = view.severity
+        elif self._indexed_severity not in (None, view.severity) and workflow.patched(
+            patches.SEVERITY_ATTRIBUTE_RISES.id
+        ):
+            # A later alert raised the severity (it never falls): lists filtered by severity must find the incident.
+            workflow.upsert_search_attributes([SEVERITY_ATTR.value_set(view.severity)])
+            self._indexed_severity = view.severity
         publish = PublishInput(incident=view, transition=transition)
         try:
             # The most frequent call of an incident: as a local activity it is one marker in history instead of
