@@ -90,8 +90,8 @@ async def test_validate(stack: ToolStack) -> None:
     assert answer == {"valid": False, "errors": ["step 'note' field 'args.ip': unknown input 'ipp' (declared: ip)"]}
     typo = {**INLINE, "steps": [{"id": "x", "action": "firewall.block"}]}
     assert (await post("/v1/playbooks/validate", json=typo)).json()["errors"] == [
-        "step 'x' field 'action': unknown action 'firewall.block' (known: data.merge, data.set, http.request, "
-        "notify.webhook)"
+        "step 'x' field 'action': unknown action 'firewall.block' (actions of data, http, nftables, notify, openc2: "
+        "xorb actions list shows them all)"
     ]
     yaml_text = (PLAYBOOKS_DIR / "contain-malicious-ip.yaml").read_bytes()
     response = await post("/v1/playbooks/validate", content=yaml_text, headers={"Content-Type": "application/yaml"})

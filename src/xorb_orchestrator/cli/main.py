@@ -14,6 +14,7 @@ import typer
 
 from xorb_orchestrator import __version__
 from xorb_orchestrator.cli.actions import actions_app
+from xorb_orchestrator.cli.actuator import actuator_app
 from xorb_orchestrator.cli.alerts import alerts_app
 from xorb_orchestrator.cli.connection import fail, settings_or_fail
 from xorb_orchestrator.cli.connectors import connectors_app
@@ -49,6 +50,7 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(ti_app, name="ti")
 app.add_typer(plan_app, name="plan")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(actuator_app, name="actuator")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

@@ -150,8 +150,13 @@ class _Validator:
         if name in self.actions:
             return
         hint = suggestion(name, self.actions)
-        if not hint and len(self.actions) <= 12:
-            hint = f" (known: {', '.join(sorted(self.actions))})"
+        if not hint:
+            areas = sorted({known.split(".")[0] for known in self.actions})
+            hint = (
+                f" (known: {', '.join(sorted(self.actions))})"
+                if len(self.actions) <= 12
+                else (f" (actions of {', '.join(areas)}: xorb actions list shows them all)")
+            )
         self.error(f"unknown action '{name}'{hint}", step, field)
 
     def _retry(self, step: StepBase, field: str, retry: RetryPolicy) -> None:
