@@ -144,7 +144,8 @@ def incident_activities(
     """Enrich, plan and publish, with the deployment's inventory, feeds and response policy."""
     feeds = feeds or read_feeds(settings)
     enricher = Enricher(indicators or IndicatorStore(settings.redis_url), feeds, AssetsFile(settings))
-    return IncidentActivities(cache, enricher, Planner(settings, actions, read_policy(settings)))
+    connected = frozenset(c.type for c in read_connections(settings).connections)
+    return IncidentActivities(cache, enricher, Planner(settings, actions, read_policy(settings), connected))
 
 
 async def _schedule_feeds(client: Client, settings: Settings, feeds: FeedsConfig, indicators: IndicatorStore) -> None:
@@ -221,7 +222,12 @@ async def run_service(
                 feeds,
                 sdk_metrics_url,
                 enricher=Enricher(indicators, feeds, AssetsFile(settings)),
-                planner=Planner(settings, catalog, read_policy(settings)),
+                planner=Planner(
+                    settings,
+                    catalog,
+                    read_policy(settings),
+                    frozenset(c.type for c in read_connections(settings).connections),
+                ),
             )
             app = create_app(svc, api_keys)
             config = uvicorn.Config(

@@ -109,3 +109,20 @@ def test_observe_and_recommend_run_nothing_but_carry_the_decision() -> None:
         plan = plan_from_decision(request(), ["https://hooks.example/x"], decision(autonomy, C2), CATALOG, FIREWALL)
         assert plan.run is None and [s.action for s in plan.steps] == ["notify.webhook"]
         assert plan.decision is not None and plan.decision.autonomy is autonomy
+
+
+def test_a_playbook_whose_tool_has_no_connection_is_recommended_not_run() -> None:
+    through_openc2 = parse_playbook_text(
+        "id: block-openc2\nname: Block\nversion: '1'\ninputs: {ip: {type: string, required: true}}\n"
+        "steps: [{id: b, action: openc2.deny, args: {address: '${{ inputs.ip }}'}}]\n",
+        "yaml",
+    )
+    catalog = {"block-openc2": through_openc2}
+    connectors = {"openc2.deny": "openc2-slpf", "openc2.delete": "openc2-slpf"}
+    chosen = decision(Autonomy.AUTO, C2, playbook="block-openc2")
+    plan = plan_from_decision(request(), [], chosen, catalog, {}, connectors=connectors, connected=frozenset())
+    assert plan.run is None and plan.decision is not None
+    assert "XORB_CONNECTORS_FILE has no connection for the tools it calls (openc2-slpf)" in plan.decision.notes[-1]
+    connected = frozenset({"openc2-slpf"})
+    plan = plan_from_decision(request(), [], chosen, catalog, {}, connectors=connectors, connected=connected)
+    assert plan.run is not None and plan.inputs == {"ip": "203.0.113.10"}

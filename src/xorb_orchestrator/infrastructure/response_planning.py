@@ -71,10 +71,18 @@ class Enricher:
 
 
 class Planner:
-    def __init__(self, settings: Settings, actions: ActionCatalog, policy: ResponsePolicy) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        actions: ActionCatalog,
+        policy: ResponsePolicy,
+        connected: frozenset[str] | None = None,
+    ) -> None:
         self._settings = settings
         self._actions = actions
         self._policy = policy
+        self._connected = connected  # connector types with a connection (None: not checked)
+        self._connectors = {spec.name: spec.connector for spec in actions.specs() if spec.connector}
         self._reported: set[str] = set()  # playbook file problems already logged (once each, not per incident)
 
     async def plan(self, request: PlanInput) -> Plan:
@@ -112,4 +120,6 @@ class Planner:
             self._settings.configured_playbook_inputs,
             allowed=self._settings.auto_playbook_ids,
             mutating_actions=self._actions.mutating(),
+            connectors=self._connectors,
+            connected=self._connected,
         )

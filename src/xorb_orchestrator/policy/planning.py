@@ -61,14 +61,17 @@ def plan_from_decision(
     *,
     allowed: frozenset[str] | None = None,
     mutating_actions: Iterable[str] = (),
+    connectors: Mapping[str, str] | None = None,
+    connected: frozenset[str] | None = None,
 ) -> Plan:
     """The plan the policy's decision calls for. Where the playbook cannot run as decided (not allowed to run on
-    its own, no approval to ask under `approve`, inputs missing), the decision becomes a recommendation and the
-    plan says why."""
+    its own, no approval to ask under `approve`, inputs missing, a tool it calls with no connection), the decision
+    becomes a recommendation and the plan says why. `connectors` maps connector actions to their connector type;
+    `connected` names the types XORB_CONNECTORS_FILE has a connection for (None: not checked)."""
     considered: list[str] = []
     if decision.autonomy in RUNS and decision.playbook is not None:
         playbook = catalog.get(decision.playbook)
-        refusal = _refusal(decision, playbook, allowed)
+        refusal = _refusal(decision, playbook, allowed) or _unconnected(playbook, catalog, connectors, connected)
         if refusal is None and playbook is not None:
             configured_here = configured_inputs(playbook, configured)
             refusal = wrong_side(playbook, targets_for_inputs(playbook, decision.targets, configured_here))
@@ -109,6 +112,34 @@ def _refusal(decision: PolicyDecision, playbook: Playbook | None, allowed: froze
     if decision.autonomy is Autonomy.APPROVE and not asks:
         return "the policy says a person approves, and the playbook asks nobody"
     return None
+
+
+def _unconnected(
+    playbook: Playbook | None,
+    catalog: Mapping[str, Playbook],
+    connectors: Mapping[str, str] | None,
+    connected: frozenset[str] | None,
+) -> str | None:
+    """Why the playbook (or a playbook it runs) cannot reach its tools: a connector action with no connection."""
+    if playbook is None or connectors is None or connected is None:
+        return None
+    pending, seen, missing = [playbook], set(), set[str]()
+    while pending:
+        current = pending.pop()
+        seen.add(current.id)
+        for placement in current.walk():
+            step = placement.step
+            actions = [getattr(step, "action", None), step.compensate.action if step.compensate else None]
+            for action in actions:
+                kind = connectors.get(action) if isinstance(action, str) else None
+                if kind is not None and kind not in connected:
+                    missing.add(kind)
+            child = getattr(step, "playbook", None)
+            if isinstance(child, str) and child in catalog and child not in seen:
+                pending.append(catalog[child])
+    if not missing:
+        return None
+    return f"XORB_CONNECTORS_FILE has no connection for the tools it calls ({', '.join(sorted(missing))})"
 
 
 def notify_plan(request: PlanInput, webhook_urls: list[str]) -> Plan:
