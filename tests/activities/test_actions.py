@@ -41,16 +41,34 @@ from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, Ac
 from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, incident_activities, workflow_runner
 
 BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
+# Connector actions -> mutating (every connector type in connectors/CONNECTOR_TYPES).
 CONNECTOR_ACTIONS = {
+    "crowdstrike.contain": True,
+    "crowdstrike.lift_containment": True,
+    "defender.isolate": True,
+    "defender.unisolate": True,
+    "entra.disable_user": True,
+    "entra.enable_user": True,
+    "entra.revoke_sessions": True,
     "http.call": True,
+    "jira.create_issue": True,
     "nftables.block": True,
     "nftables.list": False,
     "nftables.unblock": True,
+    "okta.clear_sessions": True,
+    "okta.suspend_user": True,
+    "okta.unsuspend_user": True,
     "openc2.allow": True,
     "openc2.delete": True,
     "openc2.deny": True,
     "openc2.query_features": False,
     "openc2.update_file": True,
+    "teams.post_card": True,
+    "thehive.create_alert": True,
+    "thehive.create_case": True,
+    "thehive.delete_alert": True,
+    "wazuh.block_ip": True,
+    "wazuh.unblock_ip": True,
 }
 EVERY_ACTION = {**BUILTINS, **CONNECTOR_ACTIONS}
 CATALOG = action_catalog()
@@ -207,13 +225,23 @@ def test_catalog_holds_the_builtin_and_connector_actions_with_their_flags() -> N
     # Playbook validation's default (pure, importable anywhere) is the same specs the worker runs.
     assert BUILTIN_ACTIONS.flags() == BUILTINS
     assert [a.spec for a in builtin_actions()] == [BUILTIN_ACTIONS.get(a.spec.name) for a in builtin_actions()]
-    assert {spec.name: spec.undo for spec in CATALOG.specs() if spec.undo} == {
-        "nftables.block": "nftables.unblock", "openc2.allow": "openc2.delete", "openc2.deny": "openc2.delete"
-    }  # fmt: skip
-    assert {spec.name: spec.connector for spec in CATALOG.specs()} == {
-        name: None if name in BUILTINS else "http" if name == "http.call" else name.split(".")[0].replace(
-            "openc2", "openc2-slpf") for name in EVERY_ACTION
-    }  # fmt: skip
+    undos = {spec.name: spec.undo for spec in CATALOG.specs() if spec.undo}
+    assert undos == {
+        "crowdstrike.contain": "crowdstrike.lift_containment",
+        "defender.isolate": "defender.unisolate",
+        "entra.disable_user": "entra.enable_user",
+        "nftables.block": "nftables.unblock",
+        "okta.suspend_user": "okta.unsuspend_user",
+        "openc2.allow": "openc2.delete",
+        "openc2.deny": "openc2.delete",
+        "thehive.create_alert": "thehive.delete_alert",
+        "wazuh.block_ip": "wazuh.unblock_ip",
+    }
+    one_way = sorted(spec.name for spec in CATALOG.specs() if spec.one_way)
+    assert one_way == [
+        "entra.revoke_sessions", "jira.create_issue", "okta.clear_sessions", "teams.post_card", "thehive.create_case"
+    ]  # fmt: skip
+    assert all((spec.connector is None) == (spec.name in BUILTINS) for spec in CATALOG.specs())
     assert CATALOG.mutating() == sorted(name for name, mutating in EVERY_ACTION.items() if mutating)
     assert "http.request" not in CATALOG.always_mutating() and "nftables.block" in CATALOG.always_mutating()
 
@@ -308,11 +336,15 @@ def test_actions_list_prints_flags_undo_description_and_schema() -> None:
     assert result.exit_code == 0, result.output
     blocks = result.output.strip().split("\n\n")
     assert [block.splitlines()[0] for block in blocks] == sorted(EVERY_ACTION)
-    http_block = blocks[3]
+    by_name = {block.splitlines()[0]: block for block in blocks}
+    http_block = by_name["http.request"]
     assert http_block.splitlines()[1] == "  mutating (not when method is GET or HEAD); undo: none"
     assert "Call an HTTP API on an allowlisted host" in http_block
     assert '"required": [' in http_block and '"url"' in http_block
-    assert blocks[1].splitlines()[1] == "  not mutating; undo: none"
+    assert by_name["data.set"].splitlines()[1] == "  not mutating; undo: none"
+    assert by_name["okta.clear_sessions"].splitlines()[1] == (
+        "  mutating; undo: none (one-way); connector okta (a connection in XORB_CONNECTORS_FILE)"
+    )
 
 
 def test_actions_list_json() -> None:

@@ -44,7 +44,7 @@ def _describe(spec: ActionSpec[Any]) -> str:
     lines = [
         spec.name,
         f"  {mutating}; undo: {'none (one-way)' if spec.one_way else spec.undo or 'none'}"
-        + (f"; through a {spec.connector} connection (XORB_CONNECTORS_FILE)" if spec.connector else ""),
+        + (f"; connector {spec.connector} (a connection in XORB_CONNECTORS_FILE)" if spec.connector else ""),
         textwrap.fill(spec.description, width=100, initial_indent="  ", subsequent_indent="  "),
         "  args (JSON Schema):",
         textwrap.indent(json.dumps(spec.args_schema(), indent=2), "    "),

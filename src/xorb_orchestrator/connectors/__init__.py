@@ -7,11 +7,32 @@ from pydantic import ValidationError
 from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.connectors.base import ConnectorType
 from xorb_orchestrator.connectors.connections import Connections, ConnectionsInvalid, load_connections
+from xorb_orchestrator.connectors.crowdstrike import CROWDSTRIKE
+from xorb_orchestrator.connectors.defender import DEFENDER
+from xorb_orchestrator.connectors.entra import ENTRA
 from xorb_orchestrator.connectors.http_api import HTTP_API
+from xorb_orchestrator.connectors.jira import JIRA
 from xorb_orchestrator.connectors.nftables import NFTABLES
+from xorb_orchestrator.connectors.okta import OKTA
 from xorb_orchestrator.connectors.openc2 import OPENC2_SLPF
+from xorb_orchestrator.connectors.teams import TEAMS
+from xorb_orchestrator.connectors.thehive import THEHIVE
+from xorb_orchestrator.connectors.wazuh import WAZUH
 
-CONNECTOR_TYPES: tuple[ConnectorType, ...] = (NFTABLES, OPENC2_SLPF, HTTP_API)
+# Firewalls, EDR, identity, cases and tickets, chat, and any HTTP API.
+CONNECTOR_TYPES: tuple[ConnectorType, ...] = (
+    NFTABLES,
+    OPENC2_SLPF,
+    CROWDSTRIKE,
+    DEFENDER,
+    WAZUH,
+    OKTA,
+    ENTRA,
+    THEHIVE,
+    JIRA,
+    TEAMS,
+    HTTP_API,
+)
 
 
 def connector_type(name: str) -> ConnectorType | None:

@@ -130,7 +130,7 @@ async def _oauth2_token(client: httpx.AsyncClient, connection: Connection, auth:
     except httpx.HTTPError as exc:
         reason = type(exc).__name__
         raise ConnectorUnavailable(f"the token endpoint of {connection.name} is unreachable: {reason}") from None
-    if response.status_code != 200:
+    if response.status_code not in (200, 201):  # CrowdStrike answers 201 Created
         error = ConnectorUnavailable if response.status_code >= 500 else ConnectorRejected
         raise error(f"the token endpoint of {connection.name} answered {response.status_code}")
     try:
