@@ -89,10 +89,9 @@ async def test_validate(stack: ToolStack) -> None:
     answer = (await post("/v1/playbooks/validate", json=broken)).json()
     assert answer == {"valid": False, "errors": ["step 'note' field 'args.ip': unknown input 'ipp' (declared: ip)"]}
     typo = {**INLINE, "steps": [{"id": "x", "action": "firewall.block"}]}
-    assert (await post("/v1/playbooks/validate", json=typo)).json()["errors"] == [
-        "step 'x' field 'action': unknown action 'firewall.block' (actions of data, http, nftables, notify, openc2: "
-        "xorb actions list shows them all)"
-    ]
+    [typo_error] = (await post("/v1/playbooks/validate", json=typo)).json()["errors"]
+    assert typo_error.startswith("step 'x' field 'action': unknown action 'firewall.block' (actions of ")
+    assert "nftables" in typo_error and typo_error.endswith(": xorb actions list shows them all)")
     yaml_text = (PLAYBOOKS_DIR / "contain-malicious-ip.yaml").read_bytes()
     response = await post("/v1/playbooks/validate", content=yaml_text, headers={"Content-Type": "application/yaml"})
     assert response.json() == {"valid": True, "errors": []}
