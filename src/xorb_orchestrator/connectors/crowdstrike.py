@@ -39,6 +39,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import as_dict, as_list, json_object, printable, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -115,7 +116,7 @@ class _Falcon:
         self.connection = connection
         self.client = client
         self.options = Options.model_validate(connection.options)
-        self.user_agent = f"xorb-orchestrator (step {_printable(context.key)})"
+        self.user_agent = f"xorb-orchestrator (step {printable(context.key)})"
 
     async def request(self, method: str, path: str, *, params: dict[str, str], json: Any = None) -> dict[str, Any]:
         """Falcon's answer (2xx) as JSON; anything else raised as a refusal or a failure to retry."""
@@ -125,7 +126,7 @@ class _Falcon:
             response = await self._send(method, path, params, json, what, fresh=True)
         status = response.status_code
         if 200 <= status < 300:
-            return _json(response)
+            return json_object(response)
         said = f"{what}: {status} {error_summary(response)}".rstrip()
         if status == 429:
             raise ConnectorUnavailable(f"{said} (rate limited{_retry_in(response)})")
@@ -140,18 +141,14 @@ class _Falcon:
     ) -> httpx.Response:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent,
                    **await credentials(self.client, self.connection, fresh=fresh)}  # fmt: skip
-        try:
+        with transport_failures(what):
             return await self.client.request(
                 method, target_url(self.connection, path), params=params, json=json, headers=headers
             )
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"{what}: {type(exc).__name__}") from None
 
     async def host(self, device_id: str) -> Host:
         body = await self.request("GET", DEVICES, params={"ids": device_id})
-        for item in _list(body.get("resources")):
+        for item in as_list(body.get("resources")):
             if isinstance(item, dict) and str(item.get("device_id", "")).lower() == device_id:
                 hostname = item.get("hostname")
                 return Host(device_id, str(hostname) if hostname else None, str(item.get("status") or ""))
@@ -180,8 +177,8 @@ class _Falcon:
 
 def error_summary(response: httpx.Response) -> str:
     """Falcon's first error (`{"errors": [{"code": ..., "message": ...}]}`), bounded."""
-    errors = _list(_json(response).get("errors"))
-    return str(_dict(errors[0] if errors else None).get("message", ""))[:MAX_MESSAGE]
+    errors = as_list(json_object(response).get("errors"))
+    return str(as_dict(errors[0] if errors else None).get("message", ""))[:MAX_MESSAGE]
 
 
 def _retry_in(response: httpx.Response) -> str:
@@ -190,25 +187,6 @@ def _retry_in(response: httpx.Response) -> str:
     if not at.isdigit():
         return ""
     return f"; retry after {max(0, int(at) - int(time.time()))}s"
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        return _dict(response.json())
-    except ValueError:
-        return {}
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _printable(text: str) -> str:
-    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F)[:200]
 
 
 def _check(connection: Connection) -> None:
@@ -276,7 +254,7 @@ async def health(connection: Connection) -> str:
     async with client_for(connection) as client:
         falcon = _Falcon(connection, client, CallContext("health", "", 1))
         body = await falcon.request("GET", "devices/queries/devices/v1", params={"limit": "1"})
-    pagination = _dict(_dict(body.get("meta")).get("pagination"))
+    pagination = as_dict(as_dict(body.get("meta")).get("pagination"))
     return f"the Falcon Hosts API at {connection.url} answers ({pagination.get('total', 'an unknown number of')} hosts)"
 
 

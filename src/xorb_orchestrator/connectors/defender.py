@@ -41,6 +41,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import as_dict, as_list, json_object, printable, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -134,7 +135,7 @@ class _Defender:
         self.connection = connection
         self.client = client
         self.options = Options.model_validate(connection.options)
-        self.user_agent = f"xorb-orchestrator (step {_printable(context.key)})"
+        self.user_agent = f"xorb-orchestrator (step {printable(context.key)})"
 
     async def request(
         self, method: str, path: str, *, params: dict[str, str] | None = None, json: Any = None, allow: int = 0
@@ -162,24 +163,22 @@ class _Defender:
     ) -> httpx.Response:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent,
                    **await credentials(self.client, self.connection, fresh=fresh)}  # fmt: skip
-        try:
+        with transport_failures(what):
             return await self.client.request(
                 method, target_url(self.connection, path), params=params, json=json, headers=headers
             )
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"{what}: {type(exc).__name__}") from None
 
     async def isolation_actions(self, machine_id: str) -> list[MachineAction]:
         """The machine's isolate and unisolate actions, newest first."""
         # machine_id is 40 hex characters (checked), so it cannot break out of the OData string.
         response = await self.request("GET", "api/machineactions", params={"$filter": f"machineId eq '{machine_id}'"})
-        found = [MachineAction.of(item) for item in _list(_json(response).get("value")) if isinstance(item, dict)]
+        found = [
+            MachineAction.of(item) for item in as_list(json_object(response).get("value")) if isinstance(item, dict)
+        ]
         return sorted((a for a in found if a.type in ISOLATION_TYPES), key=lambda a: a.created, reverse=True)
 
     async def action(self, action_id: str) -> MachineAction:
-        return MachineAction.of(_json(await self.request("GET", f"api/machineactions/{action_id}")))
+        return MachineAction.of(json_object(await self.request("GET", f"api/machineactions/{action_id}")))
 
     async def finished(self, action: MachineAction, change: _Change, within: timedelta) -> MachineAction:
         """The machine action read until it succeeds. Failed or timed out: ConnectorUnavailable (a retry asks again);
@@ -223,27 +222,8 @@ def in_place(change: _Change, actions: list[MachineAction]) -> MachineAction | N
 
 def error_summary(response: httpx.Response) -> str:
     """Defender's error (`{"error": {"code", "message"}}`) as `code: message`, bounded."""
-    error = _dict(_json(response).get("error"))
+    error = as_dict(json_object(response).get("error"))
     return ": ".join(str(error[k]) for k in ("code", "message") if error.get(k))[:MAX_MESSAGE]
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        return _dict(response.json())
-    except ValueError:
-        return {}
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _printable(text: str) -> str:
-    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F)[:200]
 
 
 def _check(connection: Connection) -> None:
@@ -275,14 +255,14 @@ async def _change(
         action = in_place(change, await defender.isolation_actions(args.machine_id))
         repeated = action is not None
         if action is None:
-            comment = f"{args.comment or change.verb.capitalize()} (xorb-orchestrator step {_printable(context.key)})"
+            comment = f"{args.comment or change.verb.capitalize()} (xorb-orchestrator step {printable(context.key)})"
             response = await defender.request("POST", f"api/machines/{args.machine_id}/{change.path}",
                                               json={"Comment": comment, **body}, allow=400)  # fmt: skip
             if response.status_code == 400:
                 action = await _already_requested(defender, change, args.machine_id, response)
                 repeated = True
             else:
-                action = MachineAction.of(_json(response))
+                action = MachineAction.of(json_object(response))
                 if not action.id:
                     raise ConnectorUnavailable(f"defender {change.path} {args.machine_id}: no machine action answered")
         if action.id:
@@ -318,7 +298,7 @@ async def _already_requested(
     """After a 400: when Defender says a request is already pending, that pending action (ours from an earlier
     attempt, or anyone's) — the effect asked for is on its way, so it is a repeat, not an error."""
     what = f"defender {change.path} {machine_id} ({defender.connection.name})"
-    if _dict(_json(refusal).get("error")).get("code") != "ActiveRequestAlreadyExists":
+    if as_dict(json_object(refusal).get("error")).get("code") != "ActiveRequestAlreadyExists":
         raise ConnectorRejected(f"{what}: 400 {error_summary(refusal)}".rstrip())
     found = in_place(change, await defender.isolation_actions(machine_id))
     if found is None or found is NEVER_ISOLATED:
@@ -330,7 +310,9 @@ async def health(connection: Connection) -> str:
     _check(connection)
     async with client_for(connection) as client:
         defender = _Defender(connection, client, CallContext("health", "", 1))
-        machines = _list(_json(await defender.request("GET", "api/machines", params={"$top": "1"})).get("value"))
+        machines = as_list(
+            json_object(await defender.request("GET", "api/machines", params={"$top": "1"})).get("value")
+        )
     return (
         f"the Defender for Endpoint API at {connection.url} answers ({len(machines)} machine(s) on a first page of 1)"
     )

@@ -43,6 +43,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -135,12 +136,8 @@ class _Graph:
         for fresh in (False, True):
             headers = {"Accept": "application/json", "client-request-id": self.client_request_id,
                        **await credentials(self.client, self.connection, fresh=fresh)}  # fmt: skip
-            try:
+            with transport_failures(what):
                 response = await self.client.request(method, url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                raise ConnectorUnavailable(f"{what}: timed out") from None
-            except httpx.HTTPError as exc:
-                raise ConnectorUnavailable(f"{what}: {type(exc).__name__}") from None
             if response.status_code != 401 or fresh or not oauth2:
                 break  # a 401 with a cached token: it expired early, fetch a fresh one once
         status = response.status_code

@@ -32,6 +32,7 @@ from xorb_orchestrator.connectors.base import (
     Outcome,
 )
 from xorb_orchestrator.connectors.connections import Auth, Connection
+from xorb_orchestrator.connectors.replies import transport_failures
 from xorb_orchestrator.infrastructure.secrets import SecretUnavailable, resolve_secret
 from xorb_orchestrator.models.receipt import Receipt
 from xorb_orchestrator.playbook.actions import ActionSpec
@@ -195,12 +196,8 @@ async def _send(
     # The step instance's key: a tool that honours Idempotency-Key drops a repeated effect.
     headers = {"Idempotency-Key": context.key, **args.headers, **await credentials(client, connection, fresh=fresh)}
     content = args.body_text.encode() if args.body_text is not None else None
-    try:
+    with transport_failures(f"{args.method} {connection.name}/{args.path}"):
         return await client.request(args.method, url, headers=headers, json=args.json_body, content=content)
-    except httpx.TimeoutException:
-        raise ConnectorUnavailable(f"{args.method} {connection.name}/{args.path}: timed out") from None
-    except httpx.HTTPError as exc:
-        raise ConnectorUnavailable(f"{args.method} {connection.name}/{args.path}: {type(exc).__name__}") from None
 
 
 def _outcome(connection: Connection, args: CallArgs, response: httpx.Response) -> Outcome:

@@ -39,6 +39,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import json_body, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 
@@ -119,24 +120,13 @@ async def _request(
     if connection.url is None:
         raise ConnectorRejected(f"connection {connection.name} has no url (the site, https://<you>.atlassian.net)")
     headers = {"Accept": "application/json", **await credentials(client, connection)}
-    try:
+    with transport_failures(f"{method} /{path} on {connection.name}"):
         return await client.request(method, target_url(connection, path), json=json, params=params, headers=headers)
-    except httpx.TimeoutException:
-        raise ConnectorUnavailable(f"{method} /{path} on {connection.name}: timed out") from None
-    except httpx.HTTPError as exc:
-        raise ConnectorUnavailable(f"{method} /{path} on {connection.name}: {type(exc).__name__}") from None
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
 
 
 def _said(response: httpx.Response) -> str:
     """Jira's error collection in one line: its errorMessages, then each field's error."""
-    body = _body(response)
+    body = json_body(response)
     if not isinstance(body, dict):
         return ""
     parts = [str(m) for m in body.get("errorMessages") or []]
@@ -155,7 +145,7 @@ def _failure(what: str, response: httpx.Response) -> ConnectorError:
     if status >= 500 or status in (408, 425, 429):
         wait = response.headers.get("retry-after")
         return ConnectorUnavailable(text + (f", retry after {wait}s" if wait else ""))
-    body = _body(response)
+    body = json_body(response)
     if status == 400 and isinstance(body, dict) and "labels" in (body.get("errors") or {}):
         text += " (xorb needs the Labels field on the project's create screen: a repeat finds its issue by label)"
     return ConnectorRejected(text)
@@ -167,7 +157,7 @@ async def _search(client: httpx.AsyncClient, connection: Connection, jql: str, s
     query = {"jql": jql, "fields": ["summary", "labels", "status"], "maxResults": 1}
     while True:
         response = await _request(client, connection, "POST", "rest/api/3/search/jql", json=query)
-        body = _body(response)
+        body = json_body(response)
         if response.status_code != 200 or not isinstance(body, dict):
             raise _failure(f"search {connection.name}", response)
         issues = body.get("issues")
@@ -203,14 +193,14 @@ async def create_issue(connection: Connection, args: IssueArgs, context: CallCon
             if args.priority:
                 fields["priority"] = {"name": args.priority}
             response = await _request(client, connection, "POST", "rest/api/3/issue", json={"fields": fields})
-            body = _body(response)
+            body = json_body(response)
             if response.status_code != 201 or not isinstance(body, dict) or not body.get("key"):
                 raise _failure(f"create an issue in {project}", response)
             key, repeated = str(body["key"]), False
         if not _KEY.match(key):
             raise ConnectorRejected(f"{connection.name} answered an issue key that is not one: {key[:40]!r}")
         read = await _request(client, connection, "GET", f"rest/api/3/issue/{key}", params={"fields": "labels,status"})
-    body = _body(read)
+    body = json_body(read)
     if read.status_code != 200 or not isinstance(body, dict):
         raise _failure(f"read back {key}", read)
     fields_read: dict[str, Any] = body["fields"] if isinstance(body.get("fields"), dict) else {}
@@ -237,7 +227,7 @@ async def create_issue(connection: Connection, args: IssueArgs, context: CallCon
 async def health(connection: Connection) -> str:
     async with client_for(connection) as client:
         response = await _request(client, connection, "GET", "rest/api/3/myself")
-    body = _body(response)
+    body = json_body(response)
     if response.status_code != 200 or not isinstance(body, dict):
         raise _failure(f"GET /rest/api/3/myself on {connection.name}", response)
     return f"Jira answers: signed in as {body.get('displayName', '?')}"

@@ -41,6 +41,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import as_dict, json_object, json_objects, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -127,12 +128,8 @@ class _Okta:
         url = target_url(self.connection, f"{API}/{path}")
         what = f"okta {method} /{API}/{path.split('?')[0]} ({self.connection.name})"
         headers = {"Accept": "application/json", "User-Agent": self.user_agent, **await self._credentials()}
-        try:
+        with transport_failures(what):
             response = await self.client.request(method, url, params=params, headers=headers)
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"{what}: {type(exc).__name__}") from None
         status = response.status_code
         if 200 <= status < 300 or status in allow:
             return response
@@ -163,8 +160,8 @@ class _Okta:
         return text
 
     async def user(self, user: str) -> OktaUser:
-        body = _json(await self.request("GET", f"users/{segment(user)}"))
-        profile = _dict(body.get("profile"))
+        body = json_object(await self.request("GET", f"users/{segment(user)}"))
+        profile = as_dict(body.get("profile"))
         try:
             return OktaUser(
                 id=str(body["id"]),
@@ -196,13 +193,13 @@ class _Okta:
         since = (datetime.now(UTC) - LOG_LOOKBACK).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         query = f'eventType eq "user.session.clear" and target.id eq {json.dumps(user.id)}'
         try:
-            events = _json_list(await self.request("GET", "logs", params={"since": since, "filter": query,
+            events = json_objects(await self.request("GET", "logs", params={"since": since, "filter": query,
                                                                           "limit": "100"}))  # fmt: skip
         except ConnectorError:
             return None  # unreadable (a token without log access): clearing again leaves the same state
         for event in events:
-            agent = _dict(_dict(event.get("client")).get("userAgent")).get("rawUserAgent")
-            if agent == self.user_agent and _dict(event.get("outcome")).get("result") == "SUCCESS":
+            agent = as_dict(as_dict(event.get("client")).get("userAgent")).get("rawUserAgent")
+            if agent == self.user_agent and as_dict(event.get("outcome")).get("result") == "SUCCESS":
                 return event
         return None
 
@@ -235,25 +232,6 @@ def _reset_in(response: httpx.Response) -> str:
     if not reset.isdigit():
         return ""
     return f"; Okta's limit resets in {max(0, int(reset) - int(time.time()))}s"
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        return _dict(response.json())
-    except ValueError:
-        return {}
-
-
-def _json_list(response: httpx.Response) -> list[dict[str, Any]]:
-    try:
-        body = response.json()
-    except ValueError:
-        return []
-    return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []
 
 
 def _org(connection: Connection) -> None:

@@ -20,7 +20,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from xorb_orchestrator.connectors.base import (
@@ -35,6 +34,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials
+from xorb_orchestrator.connectors.replies import transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -100,12 +100,8 @@ async def send(connection: Connection, command: dict[str, Any], context: CallCon
     async with client_for(connection) as client:
         headers = {"Content-Type": COMMAND_TYPE, "Accept": RESPONSE_TYPES, "X-Request-ID": context.key,
                    **await credentials(client, connection)}  # fmt: skip
-        try:
+        with transport_failures(f"openc2 {what} to {connection.name}"):
             response = await client.post(connection.url, json=command, headers=headers)
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"openc2 {what} to {connection.name}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"openc2 {what} to {connection.name}: {type(exc).__name__}") from None
     try:
         body = response.json() if len(response.content) <= MAX_RESPONSE_BYTES else {}
     except ValueError:

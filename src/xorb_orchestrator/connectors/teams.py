@@ -46,6 +46,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials
+from xorb_orchestrator.connectors.replies import transport_failures
 from xorb_orchestrator.infrastructure.secrets import SecretUnavailable, check_reference, resolve_secret
 from xorb_orchestrator.models.receipt import Receipt, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
@@ -188,12 +189,8 @@ async def post_card(connection: Connection, args: CardArgs, context: CallContext
         raise ConnectorRejected(f"the card is {len(data)} bytes; Teams takes at most {MAX_CARD_BYTES}: shorten it")
     async with client_for(connection) as client:
         headers = {"Content-Type": "application/json; charset=utf-8", **await credentials(client, connection)}
-        try:
+        with transport_failures(f"the Teams webhook of {connection.name}"):
             response = await client.post(url, content=data, headers=headers)
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"the Teams webhook of {connection.name}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"the Teams webhook of {connection.name}: {type(exc).__name__}") from None
     said = _scrub(response.text, url).strip()[:MAX_SAID]
     status = response.status_code
     if status == 200 and said == "1":

@@ -40,6 +40,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import json_body, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 
@@ -139,23 +140,12 @@ async def _request(
     organisation = _options(connection).organisation
     if organisation:
         headers["X-Organisation"] = organisation
-    try:
+    with transport_failures(f"{method} /{path} on {connection.name}"):
         return await client.request(method, target_url(connection, path), json=json, params=params, headers=headers)
-    except httpx.TimeoutException:
-        raise ConnectorUnavailable(f"{method} /{path} on {connection.name}: timed out") from None
-    except httpx.HTTPError as exc:
-        raise ConnectorUnavailable(f"{method} /{path} on {connection.name}: {type(exc).__name__}") from None
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
 
 
 def _said(response: httpx.Response) -> str:
-    body = _body(response)
+    body = json_body(response)
     if isinstance(body, dict) and body.get("message"):
         return f"{body.get('type', 'error')}: {str(body['message'])[:MAX_SAID]}"
     return ""
@@ -175,7 +165,7 @@ def _failure(what: str, response: httpx.Response) -> ConnectorError:
 
 
 def _already_exists(response: httpx.Response) -> bool:
-    body = _body(response)
+    body = json_body(response)
     return (
         isinstance(body, dict) and body.get("type") == "CreateError" and "already exist" in str(body.get("message", ""))
     )
@@ -192,7 +182,7 @@ async def _first(
         )
         if response.status_code != 200:
             raise _failure(f"query {name}", response)
-        found = _body(response)
+        found = json_body(response)
         if isinstance(found, list) and found and isinstance(found[0], dict) and found[0].get("_id"):
             return dict(found[0])
         left = deadline - time.monotonic()
@@ -223,8 +213,8 @@ async def create_alert(connection: Connection, args: AlertArgs, context: CallCon
     what = f"alert for incident {context.incident_id} on {connection.name}"
     async with client_for(connection) as client:
         response = await _request(client, connection, "POST", "api/v1/alert", json=alert)
-        if response.status_code == 201 and isinstance(_body(response), dict):
-            found, repeated = dict(_body(response)), False
+        if response.status_code == 201 and isinstance(json_body(response), dict):
+            found, repeated = dict(json_body(response)), False
         elif _already_exists(response):
             # TheHive's own refusal of a re-delivery: the alert is there; find it (the index may lag a moment).
             same = [_eq("type", args.type), _eq("source", SOURCE), _eq("sourceRef", context.incident_id)]
@@ -237,7 +227,7 @@ async def create_alert(connection: Connection, args: AlertArgs, context: CallCon
             raise _failure(f"create {what}", response)
         alert_id = str(found["_id"])
         read = await _request(client, connection, "GET", f"api/v1/alert/{alert_id}")
-    body = _body(read)
+    body = json_body(read)
     if read.status_code == 404:
         raise ConnectorUnavailable(f"{what}: alert {alert_id} is not readable yet")
     if read.status_code != 200 or not isinstance(body, dict):
@@ -310,12 +300,12 @@ async def create_case(connection: Connection, args: CaseArgs, context: CallConte
             if args.case_template:
                 case["caseTemplate"] = args.case_template
             response = await _request(client, connection, "POST", "api/v1/case", json=case)
-            if response.status_code != 201 or not isinstance(_body(response), dict):
+            if response.status_code != 201 or not isinstance(json_body(response), dict):
                 raise _failure(f"open case on {connection.name}", response)
-            found, repeated = dict(_body(response)), False
+            found, repeated = dict(json_body(response)), False
         case_id = str(found["_id"])
         read = await _request(client, connection, "GET", f"api/v1/case/{case_id}")
-    body = _body(read)
+    body = json_body(read)
     if read.status_code != 200 or not isinstance(body, dict):
         raise _failure(f"read back case {case_id}", read)
     if tag not in body.get("tags", []):
@@ -342,7 +332,7 @@ async def create_case(connection: Connection, args: CaseArgs, context: CallConte
 async def health(connection: Connection) -> str:
     async with client_for(connection) as client:
         response = await _request(client, connection, "GET", "api/v1/user/current")
-    body = _body(response)
+    body = json_body(response)
     if response.status_code != 200 or not isinstance(body, dict):
         raise _failure(f"GET /api/v1/user/current on {connection.name}", response)
     return f"TheHive answers: signed in as {body.get('login', '?')} (organisation {body.get('organisation', '?')})"

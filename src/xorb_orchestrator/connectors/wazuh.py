@@ -51,6 +51,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
+from xorb_orchestrator.connectors.replies import as_dict, as_list, json_object, printable, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 
@@ -131,7 +132,7 @@ class _Wazuh:
         self.connection = connection
         self.client = client
         self.options = Options.model_validate(connection.options)
-        self.user_agent = f"xorb-orchestrator (step {_printable(context.key)})"
+        self.user_agent = f"xorb-orchestrator (step {printable(context.key)})"
 
     async def request(self, method: str, path: str, *, params: dict[str, str], json: Any = None) -> dict[str, Any]:
         """Wazuh's answer (2xx) as JSON; anything else raised as a refusal or a failure to retry."""
@@ -141,7 +142,7 @@ class _Wazuh:
             response = await self._send(method, path, params, json, what, fresh=True)
         status = response.status_code
         if 200 <= status < 300:
-            return _json(response)
+            return json_object(response)
         said = f"{what}: {status} {error_summary(response)}".rstrip()
         if status == 429 or status >= 500 or status == 408:
             raise ConnectorUnavailable(said)
@@ -152,14 +153,10 @@ class _Wazuh:
     ) -> httpx.Response:
         token = await self._token(fresh=fresh)
         headers = {"Accept": "application/json", "User-Agent": self.user_agent, "Authorization": f"Bearer {token}"}
-        try:
+        with transport_failures(what):
             return await self.client.request(
                 method, target_url(self.connection, path), params=params, json=json, headers=headers
             )
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"{what}: {type(exc).__name__}") from None
 
     async def _token(self, *, fresh: bool) -> str:
         """A JWT for the connection's user, cached until shortly before it expires (this process only)."""
@@ -169,7 +166,7 @@ class _Wazuh:
         if cached is not None and not fresh and cached.until > time.monotonic():
             return cached.value
         what = f"wazuh POST /security/user/authenticate ({self.connection.name})"
-        try:
+        with transport_failures(what):
             response = await self.client.post(
                 target_url(self.connection, "security/user/authenticate"),
                 headers={
@@ -178,16 +175,12 @@ class _Wazuh:
                     **await credentials(self.client, self.connection),
                 },
             )
-        except httpx.TimeoutException:
-            raise ConnectorUnavailable(f"{what}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise ConnectorUnavailable(f"{what}: {type(exc).__name__}") from None
         if response.status_code != 200:
             said = f"{what}: {response.status_code} {error_summary(response)}".rstrip()
             if response.status_code == 429 or response.status_code >= 500:
                 raise ConnectorUnavailable(said)
             raise ConnectorRejected(f"{said} (Wazuh refused the connection's user and password)")
-        token = _dict(_json(response).get("data")).get("token")
+        token = as_dict(json_object(response).get("data")).get("token")
         if not isinstance(token, str) or not token:
             raise ConnectorUnavailable(f"{what}: answered without a token")
         lifetime = _seconds_left(token) or float(self.options.token_lifetime)
@@ -198,8 +191,8 @@ class _Wazuh:
         """Every agent exists (else ConnectorRejected) and is active (else ConnectorUnavailable): Wazuh cannot
         dispatch to an agent that is not connected, and a partial block is what this avoids."""
         body = await self.request("GET", "agents", params={"agents_list": ",".join(agents), "select": "id,status"})
-        data = _dict(body.get("data"))
-        status = {str(_dict(a).get("id")): str(_dict(a).get("status")) for a in _list(data.get("affected_items"))}
+        data = as_dict(body.get("data"))
+        status = {str(as_dict(a).get("id")): str(as_dict(a).get("status")) for a in as_list(data.get("affected_items"))}
         unknown = [a for a in agents if a not in status]
         if unknown:
             raise ConnectorRejected(f"wazuh {verb} ({self.connection.name}): no agent {', '.join(unknown)} in Wazuh")
@@ -217,13 +210,13 @@ class _Wazuh:
             "PUT", "active-response", params={"agents_list": ",".join(agents)},
             json={"command": command, "alert": {"data": {"srcip": address}}},
         )  # fmt: skip
-        data = _dict(body.get("data"))
-        sent = sorted(str(a) for a in _list(data.get("affected_items")) if str(a) in agents)
+        data = as_dict(body.get("data"))
+        sent = sorted(str(a) for a in as_list(data.get("affected_items")) if str(a) in agents)
         failed: dict[str, str] = {}
-        for item in _list(data.get("failed_items")):
-            error = _dict(_dict(item).get("error"))
+        for item in as_list(data.get("failed_items")):
+            error = as_dict(as_dict(item).get("error"))
             reason = f"{error.get('code', '')} {error.get('message', '')}".strip()[:MAX_MESSAGE]
-            for agent in _list(_dict(item).get("id")):
+            for agent in as_list(as_dict(item).get("id")):
                 failed[str(agent)] = reason
         for agent in agents:  # neither dispatched nor failed: Wazuh did not send it
             if agent not in sent and agent not in failed:
@@ -233,7 +226,7 @@ class _Wazuh:
 
 def error_summary(response: httpx.Response) -> str:
     """Wazuh's problem details (`{"title", "detail"}`), bounded."""
-    body = _json(response)
+    body = json_object(response)
     return ": ".join(str(body[k]) for k in ("title", "detail") if body.get(k))[:MAX_MESSAGE]
 
 
@@ -246,25 +239,6 @@ def _seconds_left(token: str) -> float | None:
     except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
         return None
     return left if left > 0 else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        return _dict(response.json())
-    except ValueError:
-        return {}
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _printable(text: str) -> str:
-    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F)[:200]
 
 
 def _check(connection: Connection) -> None:
@@ -362,7 +336,7 @@ async def health(connection: Connection) -> str:
     async with client_for(connection) as client:
         wazuh = _Wazuh(connection, client, CallContext("health", "", 1))
         body = await wazuh.request("GET", "", params={})
-    data = _dict(body.get("data"))
+    data = as_dict(body.get("data"))
     return f"the Wazuh API at {connection.url} answers (API {data.get('api_version', 'version unknown')})"
 
 
