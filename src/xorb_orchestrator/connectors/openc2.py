@@ -34,7 +34,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials
-from xorb_orchestrator.connectors.replies import transport_failures
+from xorb_orchestrator.connectors.replies import as_dict, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -134,9 +134,7 @@ async def _rule(action: str, connection: Connection, args: NetArgs, context: Cal
         command_args["slpf"] = {"direction": args.direction}
     now = datetime.now(UTC)
     body = await send(connection, {"action": action, "target": _target(args.address), "args": command_args}, context)
-    results = body.get("results") if isinstance(body.get("results"), dict) else {}
-    slpf = results.get("slpf") if isinstance(results, dict) and isinstance(results.get("slpf"), dict) else {}
-    rule = slpf.get("rule_number") if isinstance(slpf, dict) else None
+    rule = as_dict(as_dict(body.get("results")).get("slpf")).get("rule_number")
     if not isinstance(rule, int):
         raise ConnectorRejected(f"openc2 {action} to {connection.name}: 200 without slpf.rule_number: cannot undo it")
     lasting = f" for {format_duration(args.duration)}" if args.duration else " until deleted"
@@ -192,8 +190,8 @@ async def update_file(connection: Connection, args: UpdateFileArgs, context: Cal
 
 async def health(connection: Connection) -> str:
     outcome = await query_features(connection, QueryArgs(), CallContext("health", "", 1))
-    results = outcome.details["results"]
-    pairs = results.get("pairs", {}) if isinstance(results, dict) else {}
+    results = as_dict(outcome.details["results"])
+    pairs = as_dict(results.get("pairs"))
     return f"OpenC2 consumer answers: versions {results.get('versions')}, pairs {sorted(pairs)}"
 
 
