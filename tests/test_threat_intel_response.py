@@ -1,5 +1,6 @@
 """Issue 10's acceptance, end to end on the real service (Temporal dev server, Redis, worker + API), the bundled
-playbooks and policy, feeds served over HTTP as abuse.ch and MISP serve them, and a recording firewall:
+playbooks and policy, feeds served over HTTP as abuse.ch and MISP serve them, and the edge firewall an OpenC2
+actuator (`xorb actuator slpf`) on a gateway network namespace:
 
 - the README's outbound-beacon alert with its C2 address in a feed: the plan targets the C2 address, never the
   internal workstation, says why, and the block goes out on its own (autonomy auto, approval granted by policy);
@@ -23,8 +24,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.actuator import KEY_VARIABLE, Actuator, planned_actuator, running_actuator
+from tests.support.netns import namespace_pair
 from tests.support.stack import API_KEY, RedisServer
-from tests.support.tool_servers import ToolServer, ToolStack, tool_stack
+from tests.support.tool_servers import ToolStack, tool_stack
 from xorb_orchestrator.cli.main import app
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(180)]
@@ -86,25 +89,34 @@ def warninglist(*values: str) -> str:
     return json.dumps({"name": "Our partners", "type": "cidr", "version": 1, "description": "", "list": list(values)})
 
 
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Actuator]:
+    """The edge firewall: an SLPF actuator on a gateway namespace (skips where namespaces are unavailable)."""
+    with namespace_pair() as pair, running_actuator(planned_actuator(tmp_path), pair, tmp_path) as actuator:
+        yield actuator
+
+
 @asynccontextmanager
 async def responder(
-    temporal_address: str, redis: RedisServer, tmp_path: Path, feeds: str, assets: str | None = None
+    temporal_address: str,
+    redis: RedisServer,
+    tmp_path: Path,
+    feeds: str,
+    gateway: Actuator,
+    assets: str | None = None,
 ) -> AsyncIterator[ToolStack]:
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(feeds)
-
-    def extra(tools: ToolServer) -> dict[str, object]:
-        values: dict[str, object] = {
-            "XORB_TI_FEEDS_FILE": str(feeds_file),
-            "XORB_PLAYBOOK_INPUTS": json.dumps({"contain-malicious-ip": {"firewall_api": tools.url}}),
-        }
-        if assets is not None:
-            (tmp_path / "assets.yaml").write_text(assets)
-            values["XORB_ASSETS_FILE"] = str(tmp_path / "assets.yaml")
-        return values
-
-    async with tool_stack(temporal_address, redis.url, extra) as stack:
-        yield stack
+    connections = tmp_path / "connections.yaml"
+    connections.write_text("connections:\n" + gateway.connection_yaml())
+    values: dict[str, object] = {"XORB_TI_FEEDS_FILE": str(feeds_file), "XORB_CONNECTORS_FILE": str(connections)}
+    if assets is not None:
+        (tmp_path / "assets.yaml").write_text(assets)
+        values["XORB_ASSETS_FILE"] = str(tmp_path / "assets.yaml")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEY_VARIABLE, gateway.key)  # the connection's key reference resolves to it
+        async with tool_stack(temporal_address, redis.url, lambda _: values) as stack:
+            yield stack
 
 
 async def sync(stack: ToolStack, feed: str) -> dict[str, Any]:
@@ -119,10 +131,6 @@ async def xorb(stack: ToolStack, *args: str) -> str:
     result = await asyncio.to_thread(CliRunner().invoke, app, [*args, *connection])
     assert result.exit_code == 0, result.output
     return str(result.output)
-
-
-def blocked(stack: ToolStack, address: str) -> list[str]:
-    return [c.path for c in stack.tools.calls if isinstance(c.body, dict) and c.body.get("address") == address]
 
 
 def feeds_yaml(url: str, *, known_good: bool = False) -> str:
@@ -147,10 +155,10 @@ feeds:
 
 
 async def test_the_beacon_is_answered_on_the_c2_address_never_the_workstation(
-    temporal_address: str, redis_server: RedisServer, tmp_path: Path
+    temporal_address: str, redis_server: RedisServer, tmp_path: Path, gateway: Actuator
 ) -> None:
     with feed_server({"/c2.csv": c2_blocklist}) as url:
-        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url)) as stack:
+        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url), gateway) as stack:
             counts = (await sync(stack, "c2-list"))["counts"]
             assert counts["added"] == 1, counts
             incident_id = await stack.svc.send_alert(BEACON)
@@ -181,8 +189,7 @@ async def test_the_beacon_is_answered_on_the_c2_address_never_the_workstation(
     assert passed.get(WORKSTATION) in ("ours", "no_live_verdict", "condition"), passed
     # The block went to the C2 address, on its own, and nothing touched the workstation.
     assert view["plan"]["inputs"]["ip"] == C2
-    assert blocked(stack, C2) == ["/api/firewall/alias_util/add/xorb_blocklist"]
-    assert blocked(stack, WORKSTATION) == []
+    assert len(gateway.rules_for(C2)) == 1 and gateway.rules_for(WORKSTATION) == []
     approval = next(s for s in view["playbook_run"]["steps"] if s["id"] == "approve-block")
     assert [v["via"] for v in approval["votes"]] == ["policy"]
     # Enrichment shows, per observable, whose it is and what the feeds say.
@@ -199,11 +206,13 @@ async def test_the_beacon_is_answered_on_the_c2_address_never_the_workstation(
 
 
 async def test_a_known_good_address_is_never_blocked_and_the_plan_says_why(
-    temporal_address: str, redis_server: RedisServer, tmp_path: Path
+    temporal_address: str, redis_server: RedisServer, tmp_path: Path, gateway: Actuator
 ) -> None:
     files = {"/c2.csv": c2_blocklist, "/partners.json": lambda: warninglist("203.0.113.0/24")}
     with feed_server(files) as url:
-        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url, known_good=True)) as stack:
+        async with responder(
+            temporal_address, redis_server, tmp_path, feeds_yaml(url, known_good=True), gateway
+        ) as stack:
             await sync(stack, "c2-list")
             await sync(stack, "partners")
             incident_id = await stack.svc.send_alert({**BEACON, "id": "evt-43"})
@@ -212,11 +221,11 @@ async def test_a_known_good_address_is_never_blocked_and_the_plan_says_why(
     assert decision["autonomy"] in ("observe", "recommend") and decision["targets"] == []
     passed = {p["value"]: p for p in decision["observables_passed_over"]}
     assert passed[C2]["exclusion"] == "known_good" and "partners" in passed[C2]["reason"]
-    assert blocked(stack, C2) == [] and view["playbook_run"] is None
+    assert gateway.rules() == [] and view["playbook_run"] is None
 
 
 async def test_a_protected_host_is_never_touched(
-    temporal_address: str, redis_server: RedisServer, tmp_path: Path
+    temporal_address: str, redis_server: RedisServer, tmp_path: Path, gateway: Actuator
 ) -> None:
     assets = f"""
 assets:
@@ -228,7 +237,7 @@ assets:
     # The workstation itself is in the feed (say, a shared-IP list gone wrong): still never a target.
     listing = lambda: c2_blocklist().replace(C2, WORKSTATION)  # noqa: E731
     with feed_server({"/c2.csv": listing}) as url:
-        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url), assets) as stack:
+        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url), gateway, assets) as stack:
             await sync(stack, "c2-list")
             incident_id = await stack.svc.send_alert({**BEACON, "id": "evt-44"})
             view = await stack.svc.wait_for_incident(incident_id, timeout=60)
@@ -236,14 +245,14 @@ assets:
     assert all(t["value"] != WORKSTATION for t in decision["targets"])
     passed = {p["value"]: p["exclusion"] for p in decision["observables_passed_over"]}
     assert passed[WORKSTATION] == "protected"
-    assert blocked(stack, WORKSTATION) == []
+    assert gateway.rules() == []
 
 
 async def test_a_block_ends_when_the_indicator_stops_being_valid(
-    temporal_address: str, redis_server: RedisServer, tmp_path: Path
+    temporal_address: str, redis_server: RedisServer, tmp_path: Path, gateway: Actuator
 ) -> None:
     with feed_server({"/c2.csv": lambda: c2_blocklist(valid_for=timedelta(seconds=20))}) as url:
-        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url)) as stack:
+        async with responder(temporal_address, redis_server, tmp_path, feeds_yaml(url), gateway) as stack:
             await sync(stack, "c2-list")
             incident_id = await stack.svc.send_alert({**BEACON, "id": "evt-45"})
             view = await stack.svc.wait_for_incident(incident_id, timeout=60)
@@ -252,13 +261,13 @@ async def test_a_block_ends_when_the_indicator_stops_being_valid(
             containment = view["containment"]
             assert datetime.fromisoformat(containment["until"]) <= valid_until + timedelta(seconds=2)
             assert f"the TI verdict on {C2} expires at" in (decision["duration_capped_by"] or ""), decision
-            assert blocked(stack, C2) == ["/api/firewall/alias_util/add/xorb_blocklist"]
-            # The containment's timer undoes the block when the indicator expires.
+            [rule] = gateway.rules_for(C2)
+            run = view["playbook_run"]
+            block = next(s for s in run["steps"] if s["id"] == "block-ip")
+            assert block["result"]["receipt"]["handle"] == f"slpf:rule_number {rule}"
+            # The containment's timer undoes the block when the indicator expires (the rule itself lasts 24 h).
             for _ in range(150):
-                if len(blocked(stack, C2)) == 2:
+                if not gateway.rules_for(C2):
                     break
                 await asyncio.sleep(0.2)
-            assert blocked(stack, C2) == [
-                "/api/firewall/alias_util/add/xorb_blocklist",
-                "/api/firewall/alias_util/delete/xorb_blocklist",
-            ]
+            assert gateway.rules_for(C2) == []

@@ -26,7 +26,7 @@ from xorb_orchestrator.cli.incidents import incidents_app
 from xorb_orchestrator.config import SettingsError, load_settings
 from xorb_orchestrator.config.api_keys import ApiKeyEntry, Person, parse_key_file
 from xorb_orchestrator.models.playbook_run import PlaybookRunResult
-from xorb_orchestrator.playbook import BUILTIN_ACTIONS
+from xorb_orchestrator.service import action_catalog
 from xorb_orchestrator.services import playbook_runs
 
 pytestmark = pytest.mark.timeout(90)  # async tests run on the session loop (pyproject)
@@ -84,7 +84,7 @@ class IdentityStack:
         """A run of LEAD_AND_ERIN waiting on `go-ahead`: (incident id, workflow id)."""
         view = incident()
         workflow_id = await playbook_runs.start_run(
-            client, self.svc.settings, BUILTIN_ACTIONS, LEAD_AND_ERIN, view, {}, 1
+            client, self.svc.settings, action_catalog(), LEAD_AND_ERIN, view, {}, 1
         )
         await self.svc.wait_for_approval(view.incident_id, timeout=10)
         return view.incident_id, workflow_id

@@ -16,8 +16,8 @@ from tests.support.playbook_runs import incident, playbook
 from tests.support.stack import API_KEY, RedisServer
 from tests.support.tool_servers import PLAYBOOKS_DIR, ToolStack, tool_stack
 from xorb_orchestrator.cli.incidents import incidents_app
-from xorb_orchestrator.playbook import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.catalog import load_catalog
+from xorb_orchestrator.service import action_catalog
 from xorb_orchestrator.services import playbook_runs
 
 pytestmark = pytest.mark.timeout(90)  # async tests run on the session loop (pyproject)
@@ -75,7 +75,7 @@ async def test_every_route_requires_the_api_key(stack: ToolStack, method: str, p
 
 async def test_list_playbooks(stack: ToolStack) -> None:
     items = (await stack.svc.http.get("/v1/playbooks")).json()["items"]
-    known = load_catalog(PLAYBOOKS_DIR, BUILTIN_ACTIONS.flags())
+    known = load_catalog(PLAYBOOKS_DIR, action_catalog().flags())
     assert [i["id"] for i in items] == sorted(known)
     first = items[0]
     assert set(first) == {"id", "name", "version", "description", "tags", "sha256", "file"}
@@ -187,7 +187,7 @@ async def test_dry_run_errors(stack: ToolStack) -> None:
 
 async def start(stack: ToolStack, client: Client) -> str:
     view = incident()
-    await playbook_runs.start_run(client, stack.svc.settings, BUILTIN_ACTIONS, TWO_PEOPLE, view, {}, 1)
+    await playbook_runs.start_run(client, stack.svc.settings, action_catalog(), TWO_PEOPLE, view, {}, 1)
     await stack.svc.wait_for_approval(view.incident_id, timeout=10)
     return view.incident_id
 

@@ -17,7 +17,7 @@ from tests.support.playbook_runs import incident
 from tests.support.stack import RedisServer, start_dev_temporal
 from tests.support.tool_servers import ToolStack, tool_stack
 from xorb_orchestrator.models.playbook_run import PlaybookRunResult
-from xorb_orchestrator.playbook import BUILTIN_ACTIONS
+from xorb_orchestrator.service import action_catalog
 from xorb_orchestrator.services import playbook_runs
 
 HERE = Path(__file__).parent
@@ -31,11 +31,11 @@ RUNS: list[Run] = [
 
 async def _record(client: Client, stack: ToolStack, run: Run) -> None:
     incident_id, playbook_id, inputs, tool_input, step, approve = run
-    known = playbook_runs.catalog(stack.svc.settings, BUILTIN_ACTIONS)
+    known = playbook_runs.catalog(stack.svc.settings, action_catalog())
     workflow_id = await playbook_runs.start_run(
         client,
         stack.svc.settings,
-        BUILTIN_ACTIONS,
+        action_catalog(),
         known[playbook_id].playbook,
         incident(incident_id),
         {**inputs, tool_input: stack.tools.url},

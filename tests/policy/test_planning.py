@@ -14,14 +14,14 @@ from xorb_orchestrator.models.observable import Observable, ObservableType
 from xorb_orchestrator.models.response_plan import Autonomy, PolicyDecision, Scope, TargetChoice
 from xorb_orchestrator.models.workflow_io import PlanInput
 from xorb_orchestrator.playbook import parse_playbook_text
-from xorb_orchestrator.playbook.builtin_actions import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.catalog import load_usable
 from xorb_orchestrator.policy.assets import AssetInventory
 from xorb_orchestrator.policy.enrichment import enrich
 from xorb_orchestrator.policy.planning import plan_from_decision
+from xorb_orchestrator.service import action_catalog
 
-CATALOG = load_usable(ROOT / "playbooks", BUILTIN_ACTIONS.flags())[0].playbooks()
-FIREWALL = {"contain-malicious-ip": {"firewall_api": "https://fw.corp.example"}}
+CATALOG = load_usable(ROOT / "playbooks", action_catalog().flags())[0].playbooks()
+FIREWALL = {"contain-malicious-ip": {"firewall": "edge-gw"}}
 C2 = TargetChoice(type=ObservableType.IP, value="203.0.113.10", role="dest", scope=Scope.EXTERNAL, live_hit=True)
 WORKSTATION = TargetChoice(type=ObservableType.IP, value="10.0.0.5", role="src", scope=Scope.INTERNAL, live_hit=True)
 
@@ -77,7 +77,7 @@ def test_an_internal_address_never_fills_an_input_that_takes_an_external_one() -
     ("reason", "playbook", "configured", "allowed"),
     [
         ("it is not in XORB_AUTO_PLAYBOOKS", "contain-malicious-ip", FIREWALL, frozenset({"block-phishing-url"})),
-        ("missing required input 'firewall_api'", "contain-malicious-ip", {}, None),
+        ("missing required input 'hostname'", "contain-malware-host", {}, None),
         ("not in the playbook catalog", "no-such-playbook", FIREWALL, None),
     ],
 )

@@ -16,6 +16,7 @@ from xorb_orchestrator.models.workflow_io import PlanInput
 from xorb_orchestrator.playbook.catalog import load_catalog, load_usable
 from xorb_orchestrator.policy.planning import plan_response
 from xorb_orchestrator.policy.playbook_selection import choose_playbook
+from xorb_orchestrator.service import action_catalog
 
 BUNDLED = ROOT / "playbooks"
 
@@ -108,22 +109,16 @@ def test_the_plan_pins_the_playbook_or_falls_back_to_notifying_with_reasons() ->
     assert fallback.considered[0].startswith("needs-firewall: matched T1571 but missing required input 'fw'")
 
 
-def test_the_bundled_playbooks_need_their_tool_urls_before_they_run_on_their_own() -> None:
-    catalog = load_catalog(BUNDLED).playbooks()
+def test_the_bundled_playbooks_reach_their_tools_through_connections_not_inputs() -> None:
+    catalog = load_catalog(BUNDLED, action_catalog().flags()).playbooks()
     selection = choose_playbook(["T1071.001"], [SRC], catalog, {})
-    assert selection.pinned is None
-    assert selection.passed_over == [
-        "contain-malicious-ip: matched T1071.001 but missing required input 'firewall_api' (set it in "
-        "XORB_PLAYBOOK_INPUTS, or send it as an observable)"
-    ]
-    configured = {"contain-malicious-ip": {"firewall_api": "https://fw.corp.example"}}
+    assert selection.pinned is not None and selection.passed_over == []
+    # No tool URL among the inputs: the connection (XORB_CONNECTORS_FILE) says where and with which credentials.
+    assert selection.pinned.inputs == {"ip": "203.0.113.9", "firewall": "", "block_for": "24h"}
+    configured = {"contain-malicious-ip": {"firewall": "edge-gw"}}
     selection = choose_playbook(["T1071.001"], [SRC], catalog, configured)
     assert selection.pinned is not None
-    assert selection.pinned.inputs == {
-        "ip": "203.0.113.9",
-        "firewall_api": "https://fw.corp.example",
-        "alias": "xorb_blocklist",
-    }
+    assert selection.pinned.inputs == {"ip": "203.0.113.9", "firewall": "edge-gw", "block_for": "24h"}
 
 
 def test_planning_leaves_out_broken_files_and_rereads_edited_ones(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from xorb_orchestrator.policy.response_policy import (
     decide,
     load_policy,
 )
+from xorb_orchestrator.service import action_catalog
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 C2 = "203.0.113.10"  # the README's beacon destination: a documentation range, external by default
@@ -127,7 +128,7 @@ def test_the_default_policy_loads_and_names_only_bundled_playbooks() -> None:
         "recommend-internal-containment",
         "observe",
     ]
-    check_playbooks(policy, load_catalog(ROOT / "playbooks").keys())
+    check_playbooks(policy, load_catalog(ROOT / "playbooks", action_catalog().flags()).keys())
 
 
 def test_outbound_beacon_targets_the_c2_never_the_internal_host() -> None:

@@ -65,12 +65,14 @@ def _ip(*args: str) -> None:
 
 
 @contextmanager
-def namespace_pair() -> Iterator[Pair]:
+def namespace_pair(net: str | None = None) -> Iterator[Pair]:
+    """`net`: the /24 the pair is addressed in (its first three octets), e.g. a documentation range an orchestrator
+    counts as external; default a random 10.251.x.0/24. The namespaces are private either way."""
     require_netns()
     tag = uuid.uuid4().hex[:6]
     client, gateway = f"xc{tag}", f"xg{tag}"
-    octet = int(tag[:2], 16) % 250 + 1
-    pair = Pair(client, gateway, f"10.251.{octet}.1", f"10.251.{octet}.2")
+    net = net or f"10.251.{int(tag[:2], 16) % 250 + 1}"
+    pair = Pair(client, gateway, f"{net}.1", f"{net}.2")
     server = None
     try:
         _ip("netns", "add", client)

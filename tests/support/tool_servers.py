@@ -4,9 +4,10 @@ It answers the vendor endpoints the playbooks use, as the vendors document them:
 (`POST /api/firewall/alias_util/add|delete/<alias>`), Okta user lifecycle (`POST /api/v1/users/<id>/lifecycle/
 suspend|unsuspend`), CrowdStrike Falcon host actions (`POST /devices/entities/devices-actions/v2?action_name=
 contain|lift_containment`), Zscaler URL categories (`PUT /api/v1/urlCategories/<id>?action=ADD_TO_LIST|
-REMOVE_FROM_LIST`), and a threat-intel lookup (`GET /api/v1/ip/<ip>`, answering a score as text). It is also
-a plain HTTP proxy: a request for `http://some.host/...` is answered the same way and recorded with that host,
-so a playbook naming a real-looking host (the CACAO example's tip.test.local) can be served here.
+REMOVE_FROM_LIST`, `POST /api/v1/status/activate`), and a threat-intel lookup (`GET /api/v1/ip/<ip>`, answering a
+score as text). It is also a plain HTTP proxy: a request for `http://some.host/...` is answered the same way and
+recorded with that host, so a playbook naming a real-looking host (the CACAO example's tip.test.local) can be
+served here.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def _answer(call: Call, state: dict[str, set[str]]) -> tuple[int, Any]:
         for url in body.get("urls", []):
             (urls.add if adding else urls.discard)(url)
         return 200, {"id": m[1], "configuredName": body.get("configuredName"), "urls": sorted(urls)}
+    if call.path == "/api/v1/status/activate" and call.method == "POST":
+        return 200, {"status": "ACTIVE"}
     if re.fullmatch(r"/api/v1/ip/[^/]+", call.path) and call.method == "GET":
         return 200, TI_SCORE
     return 404, {"errorSummary": f"Not found: {call.method} {call.path}"}

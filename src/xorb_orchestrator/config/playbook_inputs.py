@@ -7,7 +7,7 @@ from typing import Any
 
 
 def parse_playbook_inputs(value: str) -> dict[str, dict[str, Any]]:
-    """'{"contain-malicious-ip": {"firewall_api": "https://fw"}, "*": {...}}' -> that dict; ValueError naming
+    """'{"contain-malicious-ip": {"firewall": "gw-1"}, "*": {...}}' -> that dict; ValueError naming
     what is wrong. Empty: {}."""
     if not value.strip():
         return {}

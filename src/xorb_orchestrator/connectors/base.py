@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from xorb_orchestrator.connectors.connections import Connection, Connections
 from xorb_orchestrator.models.receipt import Receipt
@@ -40,6 +40,12 @@ class ConnectorArgs(ActionArgs):
     connection: str | None = Field(
         None, max_length=64, description="The connection's name in XORB_CONNECTORS_FILE (default: the only one)."
     )
+
+    @field_validator("connection", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object) -> object:
+        # A playbook passes an optional input through: "" means "the only connection of the type".
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 ArgsT = TypeVar("ArgsT", bound=ConnectorArgs)

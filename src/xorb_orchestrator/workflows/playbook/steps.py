@@ -225,7 +225,10 @@ class StepRunner:
             try:
                 args = render_action_args(undo.args, self.context(scope))
             except ExpressionError as err:
-                record.error = f"its compensation cannot run: {err}"
+                # A dry run's simulated result has no handle (rule number, alert id) for the undo to name: the undo
+                # would be simulated anyway. In a real run the step said what it did and its undo cannot follow.
+                if not self.request.dry_run:
+                    record.error = f"its compensation cannot run: {err}"
                 return
             key = instance_key(self.key, step.id, scope.iterations)
             self.ledger.push(
