@@ -189,7 +189,12 @@ async def test_the_beacon_is_answered_on_the_c2_address_never_the_workstation(
     assert passed.get(WORKSTATION) in ("ours", "no_live_verdict", "condition"), passed
     # The block went to the C2 address, on its own, and nothing touched the workstation.
     assert view["plan"]["inputs"]["ip"] == C2
-    assert len(gateway.rules_for(C2)) == 1 and gateway.rules_for(WORKSTATION) == []
+    [rule] = gateway.rules_for(C2)
+    assert gateway.rules_for(WORKSTATION) == []
+    # The incident lists the effect with its receipt: the actuator's rule number, its end, and its undo.
+    [effect] = view["effects"]
+    assert effect["step_id"] == "block-ip" and effect["receipt"]["handle"] == f"slpf:rule_number {rule}"
+    assert effect["receipt"]["undo"] == {"action": "openc2.delete", "args": {"rule_number": rule, "connection": "gw"}}
     approval = next(s for s in view["playbook_run"]["steps"] if s["id"] == "approve-block")
     assert [v["via"] for v in approval["votes"]] == ["policy"]
     # Enrichment shows, per observable, whose it is and what the feeds say.
@@ -202,6 +207,8 @@ async def test_the_beacon_is_answered_on_the_c2_address_never_the_workstation(
     assert "c2-list" in said["feeds"] and " ok " in said["feeds"] and "1 indicators" in said["feeds"]
     assert f"target ip {C2} (dest), external" in said["show"] and "c2-list: score 90" in said["show"]
     assert f"ip {WORKSTATION} (src): internal; not looked up" not in said["show"]
+    effect_line = f"effect block-ip: deny {C2}/32 for 1d (rule {rule}) [slpf:rule_number {rule}] via openc2-slpf gw"
+    assert effect_line in said["show"] and "undo openc2.delete (pending)" in said["show"]
     assert "rule: contain-confident-external" in said["explain"] and f"target ip {C2}" in said["explain"]
 
 

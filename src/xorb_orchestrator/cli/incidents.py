@@ -198,8 +198,28 @@ def show(
     for step in steps:
         error = f": {step['error']}" if step.get("error") else ""
         typer.echo(f"  step {step['id']}: {step['status']}{error}")
+    for effect in data.get("effects", []):
+        typer.echo(effect_line(effect))
     containment = data.get("containment")
     if containment:
         typer.echo(f"containment until {containment['until']} {containment['reason']} ({containment['status']})")
     if data.get("error"):
         typer.echo(f"error: {data['error']}")
+
+
+def effect_line(effect: dict[str, Any]) -> str:
+    """`effect <step>: <done> [<handle>] via <connection>; until <t>; verified/NOT verified; undo <action> (<s>)`."""
+    receipt = effect["receipt"]
+    parts = [f"effect {effect['step_id']}: {receipt['done']}"]
+    if receipt.get("handle"):
+        parts[0] += f" [{receipt['handle']}]"
+    parts[0] += f" via {receipt['tool']} {receipt['connection']}" + (" (found in place)" if receipt["repeated"] else "")
+    if receipt.get("expires_at"):
+        parts.append(f"until {receipt['expires_at']}")
+    verified = receipt.get("verified")
+    if verified:
+        parts.append(("verified: " if verified["ok"] else "NOT verified: ") + (verified["detail"] or verified["how"]))
+    undo = receipt.get("undo")
+    if undo:
+        parts.append(f"undo {undo['action']}" + (f" ({effect['undo_status']})" if effect.get("undo_status") else ""))
+    return "  " + "; ".join(parts)

@@ -6,13 +6,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, computed_field
 
 from xorb_orchestrator.models.containment import ContainmentSummary
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import Plan
-from xorb_orchestrator.models.run_records import PlaybookRunState
+from xorb_orchestrator.models.receipt import Receipt
+from xorb_orchestrator.models.run_records import PlaybookRunState, StepRecord, UndoRecord
 from xorb_orchestrator.playbook.step_status import StepStatus
 
 
@@ -44,6 +45,17 @@ class StepRun(BaseModel):
     ended_at: datetime | None = None
     error: str | None = None
     result: dict[str, Any] = Field(default_factory=dict)
+
+
+class Effect(BaseModel):
+    """One effect the response had on a tool: the step that made it, its receipt, and whether it was undone."""
+
+    step_id: str
+    iteration: int | None = None
+    receipt: Receipt
+    undo_status: str | None = Field(
+        None, description="pending / completed / failed when an undo was scheduled (a failure, the containment)."
+    )
 
 
 class IncidentView(BaseModel):
@@ -91,3 +103,24 @@ class IncidentView(BaseModel):
     )
     closed_at: datetime | None = Field(None, description="When the incident stopped accepting alerts.")
     revision: int = 0
+
+    @computed_field(description="Every effect on a tool, with its receipt (the tool's handle, expiry, check, undo).")
+    def effects(self) -> list[Effect]:
+        if self.playbook_run is None:
+            return []
+        undone = {(u.step_id, u.iteration): u for u in self.playbook_run.compensations}
+        if self.containment is not None:  # a containment's undo supersedes none-yet from the run
+            undone.update({(u.step_id, u.iteration): u for u in self.containment.undo})
+        return [effect for step in self.playbook_run.steps if (effect := _effect(step, undone))]
+
+
+def _effect(step: StepRecord, undone: dict[tuple[str, int | None], UndoRecord]) -> Effect | None:
+    raw = step.result.get("receipt") if step.result else None
+    if not isinstance(raw, dict):
+        return None
+    try:
+        receipt = Receipt.model_validate(raw)
+    except ValidationError:  # a receipt from an older release: shown in the step's result, not here
+        return None
+    undo = undone.get((step.id, step.iteration))
+    return Effect(step_id=step.id, iteration=step.iteration, receipt=receipt, undo_status=undo.status if undo else None)
