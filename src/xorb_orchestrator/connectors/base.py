@@ -22,6 +22,7 @@ class ConnectorError(Exception):
     """The call failed; the message is one line for the incident, never carrying a secret."""
 
     retryable = False
+    retry_after: float | None = None
 
 
 class ConnectorRejected(ConnectorError):
@@ -29,9 +30,14 @@ class ConnectorRejected(ConnectorError):
 
 
 class ConnectorUnavailable(ConnectorError):
-    """Try again later: the tool is unreachable, busy (429, 5xx) or timed out."""
+    """Try again later: the tool is unreachable, busy (429, 5xx) or timed out. `retry_after`: the seconds the tool
+    asked us to wait (Retry-After or its vendor form), which the activity makes the next attempt's delay."""
 
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConnectorArgs(ActionArgs):

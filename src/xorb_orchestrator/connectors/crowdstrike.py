@@ -13,7 +13,8 @@
 The connection: the API's base URL for the cloud (e.g. https://api.crowdstrike.com) and OAuth2 client credentials
 (`auth: {type: oauth2, token_url: https://api.crowdstrike.com/oauth2/token, client_id: ..., client_secret:
 "env:FALCON_SECRET"}`), a token cached for its 30 minutes and fetched again on a 401. 429 (Falcon says when in
-X-RateLimit-RetryAfter, an epoch second), 5xx and timeouts are retried; other 4xx are refusals.
+X-RateLimit-RetryAfter, an epoch second: the next attempt waits that long), 5xx and timeouts are retried; other
+4xx are refusals.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import as_dict, as_list, json_object, printable, transport_failures
+from xorb_orchestrator.connectors.replies import (
+    as_dict,
+    as_list,
+    json_object,
+    printable,
+    retry_after,
+    transport_failures,
+)
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -129,9 +137,10 @@ class _Falcon:
             return json_object(response)
         said = f"{what}: {status} {error_summary(response)}".rstrip()
         if status == 429:
-            raise ConnectorUnavailable(f"{said} (rate limited{_retry_in(response)})")
+            wait = retry_after(response)
+            raise ConnectorUnavailable(f"{said} (rate limited{_retry_in(wait)})", retry_after=wait)
         if status >= 500 or status == 408:
-            raise ConnectorUnavailable(said)
+            raise ConnectorUnavailable(said, retry_after=retry_after(response))
         if status in (401, 403):
             raise ConnectorRejected(f"{said} (Falcon refused the connection's API client: check its scopes)")
         raise ConnectorRejected(said)
@@ -181,12 +190,9 @@ def error_summary(response: httpx.Response) -> str:
     return str(as_dict(errors[0] if errors else None).get("message", ""))[:MAX_MESSAGE]
 
 
-def _retry_in(response: httpx.Response) -> str:
-    """Falcon says when to come back as an epoch second (X-RateLimit-RetryAfter), not as a Retry-After."""
-    at = response.headers.get("x-ratelimit-retryafter", "")
-    if not at.isdigit():
-        return ""
-    return f"; retry after {max(0, int(at) - int(time.time()))}s"
+def _retry_in(wait: float | None) -> str:
+    """Falcon says when to come back as an epoch second (X-RateLimit-RetryAfter), read by `retry_after`."""
+    return "" if wait is None else f"; retry after {wait:.0f}s"
 
 
 def _check(connection: Connection) -> None:

@@ -41,7 +41,14 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import as_dict, as_list, json_object, printable, transport_failures
+from xorb_orchestrator.connectors.replies import (
+    as_dict,
+    as_list,
+    json_object,
+    printable,
+    retry_after,
+    transport_failures,
+)
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -149,11 +156,12 @@ class _Defender:
         if 200 <= status < 300 or status == allow:
             return response
         said = f"{what}: {status} {error_summary(response)}".rstrip()
+        wait = retry_after(response)
         if status == 429:
-            wait = response.headers.get("retry-after")
-            raise ConnectorUnavailable(f"{said} (rate limited" + (f"; retry after {wait}s)" if wait else ")"))
+            limited = f"{said} (rate limited" + (f"; retry after {wait:.0f}s)" if wait is not None else ")")
+            raise ConnectorUnavailable(limited, retry_after=wait)
         if status >= 500 or status == 408:
-            raise ConnectorUnavailable(said)
+            raise ConnectorUnavailable(said, retry_after=wait)
         if status in (401, 403):
             raise ConnectorRejected(f"{said} (Defender refused the connection's app: check its API permissions)")
         raise ConnectorRejected(said)

@@ -15,7 +15,8 @@ https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token, client_id: …, cl
 defaults to https://graph.microsoft.com/.default) and `url` (default https://graph.microsoft.com; a national cloud's
 Graph host otherwise). A user is its object id or userPrincipalName: one path segment (`#EXT#` of a guest encoded),
 and a UPN starting with `$` in Graph's `users('$…')` form, as `/users/$…` is read as an OData option (400).
-Throttling (429, and 503/504) with Retry-After, timeouts and 5xx are retried, saying the wait; other 4xx refused.
+Throttling (429, and 503/504) with Retry-After, timeouts and 5xx are retried (after the wait Graph asks for,
+said); other 4xx refused.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import transport_failures
+from xorb_orchestrator.connectors.replies import retry_after, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -144,11 +145,12 @@ class _Graph:
         if 200 <= status < 300:
             return response
         said = f"{what}: {status} {graph_error(response)}".rstrip()
-        wait = response.headers.get("retry-after")
-        if status == 429 or (status in (503, 504) and wait):
-            raise ConnectorUnavailable(f"{said} (Graph is throttling" + (f": retry after {wait}s)" if wait else ")"))
+        wait = retry_after(response)
+        if status == 429 or (status in (503, 504) and wait is not None):
+            throttled = f"{said} (Graph is throttling" + (f": retry after {wait:.0f}s)" if wait is not None else ")")
+            raise ConnectorUnavailable(throttled, retry_after=wait)
         if status >= 500 or status == 408:
-            raise ConnectorUnavailable(said)
+            raise ConnectorUnavailable(said, retry_after=wait)
         if status in (401, 403):
             raise ConnectorRejected(f"{said} (check the app's Graph permissions and the connection's credentials)")
         raise ConnectorRejected(said)

@@ -5,7 +5,7 @@ the call — never written in a playbook, so never in Temporal's history, logs, 
 relative path that cannot leave it (no scheme, host, `..` or `//`). Authentication by the connection's `auth`:
 bearer, basic, a named header, or OAuth2 client credentials (the token is fetched, cached until shortly before
 it expires, and fetched again on a 401). 4xx (but 408, 425, 429) are refusals, not retried; 5xx, 408, 425, 429,
-timeouts and network errors are retried (429's Retry-After is said in the error). Redirects are not followed.
+timeouts and network errors are retried (a Retry-After is the next attempt's delay). Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from xorb_orchestrator.connectors.base import (
     Outcome,
 )
 from xorb_orchestrator.connectors.connections import Auth, Connection
-from xorb_orchestrator.connectors.replies import transport_failures
+from xorb_orchestrator.connectors.replies import retry_after, transport_failures
 from xorb_orchestrator.infrastructure.secrets import SecretUnavailable, resolve_secret
 from xorb_orchestrator.models.receipt import Receipt
 from xorb_orchestrator.playbook.actions import ActionSpec
@@ -207,8 +207,9 @@ def _outcome(connection: Connection, args: CallArgs, response: httpx.Response) -
     ok = status in expected if expected else 200 <= status < 300
     if not ok:
         if status >= 500 or status in RETRYABLE_STATUS:
-            wait = response.headers.get("retry-after")
-            raise ConnectorUnavailable(f"{what}: answered {status}" + (f" (retry after {wait}s)" if wait else ""))
+            wait = retry_after(response)
+            said = f"{what}: answered {status}" + (f" (retry after {wait:.0f}s)" if wait is not None else "")
+            raise ConnectorUnavailable(said, retry_after=wait)
         raise ConnectorRejected(f"{what}: answered {status}")
     raw = response.content[:MAX_BODY_BYTES]
     try:

@@ -39,7 +39,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import json_body, transport_failures
+from xorb_orchestrator.connectors.replies import json_body, retry_after, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 
@@ -143,8 +143,8 @@ def _failure(what: str, response: httpx.Response) -> ConnectorError:
     if status in (401, 403):
         return ConnectorRejected(f"{text}: check the account's email and API token, and its project permissions")
     if status >= 500 or status in (408, 425, 429):
-        wait = response.headers.get("retry-after")
-        return ConnectorUnavailable(text + (f", retry after {wait}s" if wait else ""))
+        wait = retry_after(response)
+        return ConnectorUnavailable(text + (f", retry after {wait:.0f}s" if wait is not None else ""), retry_after=wait)
     body = json_body(response)
     if status == 400 and isinstance(body, dict) and "labels" in (body.get("errors") or {}):
         text += " (xorb needs the Labels field on the project's create screen: a repeat finds its issue by label)"

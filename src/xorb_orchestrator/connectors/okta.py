@@ -13,7 +13,8 @@
 The connection: the org's URL and the API token by reference, e.g. `auth: {type: header, header: Authorization,
 token: "env:OKTA_API_TOKEN"}`; the connector puts Okta's `SSWS` scheme before the token (option `token_scheme`).
 A user is named by id, login or login shortname, sent as one URL path segment. 429 (Okta says when its limit
-resets in X-Rate-Limit-Reset), 5xx and timeouts are retried; other 4xx are refusals.
+resets in X-Rate-Limit-Reset: the next attempt waits until then), 5xx and timeouts are retried; other 4xx are
+refusals.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import as_dict, json_object, json_objects, transport_failures
+from xorb_orchestrator.connectors.replies import as_dict, json_object, json_objects, retry_after, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -135,9 +136,10 @@ class _Okta:
             return response
         said = self._scrub(f"{what}: {status} {error_summary(response)}".rstrip())
         if status == 429:
-            raise ConnectorUnavailable(f"{said} (rate limited{_reset_in(response)})")
+            wait = retry_after(response)
+            raise ConnectorUnavailable(f"{said} (rate limited{_reset_in(wait)})", retry_after=wait)
         if status >= 500 or status == 408:
-            raise ConnectorUnavailable(said)
+            raise ConnectorUnavailable(said, retry_after=retry_after(response))
         if status == 401:
             raise ConnectorRejected(f"{said} (Okta refused the connection's API token)")
         raise ConnectorRejected(said)
@@ -226,12 +228,9 @@ def error_summary(response: httpx.Response) -> str:
     return f"{body.get('errorCode', '')} {body.get('errorSummary', '')}".strip()[:MAX_MESSAGE]
 
 
-def _reset_in(response: httpx.Response) -> str:
-    """Okta says when its rate limit resets as a UTC epoch second (X-Rate-Limit-Reset), not as a Retry-After."""
-    reset = response.headers.get("x-rate-limit-reset", "")
-    if not reset.isdigit():
-        return ""
-    return f"; Okta's limit resets in {max(0, int(reset) - int(time.time()))}s"
+def _reset_in(wait: float | None) -> str:
+    """Okta says when its rate limit resets as a UTC epoch second (X-Rate-Limit-Reset), read by `retry_after`."""
+    return "" if wait is None else f"; Okta's limit resets in {wait:.0f}s"
 
 
 def _org(connection: Connection) -> None:

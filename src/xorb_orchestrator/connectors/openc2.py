@@ -34,7 +34,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials
-from xorb_orchestrator.connectors.replies import as_dict, transport_failures
+from xorb_orchestrator.connectors.replies import as_dict, retry_after, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 from xorb_orchestrator.playbook.durations import Duration, format_duration
@@ -114,7 +114,7 @@ async def send(connection: Connection, command: dict[str, Any], context: CallCon
     if status in (400, 404, 501) or 400 <= response.status_code < 500:
         raise ConnectorRejected(said)
     if status != 200 or response.status_code != 200:
-        raise ConnectorUnavailable(said)
+        raise ConnectorUnavailable(said, retry_after=retry_after(response))
     return dict(body)
 
 

@@ -1,10 +1,14 @@
-"""Reading tools' answers defensively, and their transport failures as the connector's: shared by every vendor
-module, since a tool's JSON may be anything (or nothing) and a timeout is always worth another try."""
+"""Reading tools' answers defensively (their JSON, when they ask us to come back), and their transport failures as
+the connector's: shared by every vendor module, since a tool's JSON may be anything (or nothing) and a timeout is
+always worth another try."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -47,6 +51,37 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
 def json_objects(response: httpx.Response) -> list[dict[str, Any]]:
     """The objects of the answer's JSON list, or [] when it is not one."""
     return [item for item in as_list(json_body(response)) if isinstance(item, dict)]
+
+
+def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
+    """The seconds (>= 0) the tool asks us to wait, or None: Retry-After (delta-seconds or an HTTP-date), else on a
+    429 CrowdStrike's X-RateLimit-RetryAfter or Okta's X-Rate-Limit-Reset (epoch seconds; Okta sends its reset on
+    every answer, where it means nothing unless the limit was hit)."""
+    now = time.time() if now is None else now
+    headers = response.headers
+    value = headers.get("retry-after", "").strip()
+    if value:
+        if value.isdigit():
+            return _seconds(value, 0.0)
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000": RFC 9110 dates are always GMT
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - now)
+    if response.status_code == 429:
+        for name in ("x-ratelimit-retryafter", "x-rate-limit-reset"):
+            if value := headers.get(name, "").strip():
+                return _seconds(value, now) if value.isdigit() else None
+    return None
+
+
+def _seconds(digits: str, since: float) -> float | None:
+    try:
+        return max(0.0, float(int(digits)) - since)
+    except (ValueError, OverflowError):  # absurdly long digit strings
+        return None
 
 
 def printable(text: str) -> str:

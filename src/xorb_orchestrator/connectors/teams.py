@@ -17,7 +17,7 @@ Quirks handled: legacy connectors "do not throw 429s" (Microsoft): they answer 2
 returned HTTP error 429 ..." in the body, so a 200 is a success only with "1", and an error in the body is
 classified by its code (429 and 5xx retried); a card over 28 KB is refused before sending (Teams answers 413); the
 body is sent as UTF-8 with its charset named (without it Teams counts it as UTF-16: half the size allowed); a
-Workflows 429 honours its Retry-After.
+Workflows 429's Retry-After is the next attempt's delay.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials
-from xorb_orchestrator.connectors.replies import transport_failures
+from xorb_orchestrator.connectors.replies import retry_after, transport_failures
 from xorb_orchestrator.infrastructure.secrets import SecretUnavailable, check_reference, resolve_secret
 from xorb_orchestrator.models.receipt import Receipt, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
@@ -164,7 +164,7 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
-def _failure(connection: Connection, status: int, said: str, wait: str | None) -> ConnectorError:
+def _failure(connection: Connection, status: int, said: str, wait: float | None) -> ConnectorError:
     text = f"the Teams webhook of {connection.name} answered {status}" + (f" ({said})" if said else "")
     code = int(m[1]) if (m := _ERROR_CODE.search(said)) else status
     if code in (401, 403):
@@ -174,7 +174,7 @@ def _failure(connection: Connection, status: int, said: str, wait: str | None) -
     if code == 413:
         return ConnectorRejected(f"{text}: the card is too large for Teams")
     if code >= 500 or code in (408, 425, 429):
-        return ConnectorUnavailable(text + (f", retry after {wait}s" if wait else ""))
+        return ConnectorUnavailable(text + (f", retry after {wait:.0f}s" if wait is not None else ""), retry_after=wait)
     return ConnectorRejected(text)
 
 
@@ -199,7 +199,7 @@ async def post_card(connection: Connection, args: CardArgs, context: CallContext
         how = f"{status}: the workflow accepted it and posts it on its own"
     else:
         # A legacy connector says its errors in a 200's body ("... returned HTTP error 429 ..."), not its status.
-        raise _failure(connection, status, said, response.headers.get("retry-after"))
+        raise _failure(connection, status, said, retry_after(response))
     options = Options.model_validate(connection.options)
     receipt = Receipt(
         tool=TOOL,

@@ -40,7 +40,7 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import json_body, transport_failures
+from xorb_orchestrator.connectors.replies import json_body, retry_after, transport_failures
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 
@@ -159,8 +159,8 @@ def _failure(what: str, response: httpx.Response) -> ConnectorError:
     if status in (401, 403):
         return ConnectorRejected(f"{text}: check the API key and its organisation's permissions")
     if status >= 500 or status in (408, 425, 429):
-        wait = response.headers.get("retry-after")
-        return ConnectorUnavailable(text + (f", retry after {wait}s" if wait else ""))
+        wait = retry_after(response)
+        return ConnectorUnavailable(text + (f", retry after {wait:.0f}s" if wait is not None else ""), retry_after=wait)
     return ConnectorRejected(text)
 
 

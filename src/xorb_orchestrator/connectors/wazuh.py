@@ -51,7 +51,14 @@ from xorb_orchestrator.connectors.base import (
 )
 from xorb_orchestrator.connectors.connections import Connection
 from xorb_orchestrator.connectors.http_api import client_for, credentials, target_url
-from xorb_orchestrator.connectors.replies import as_dict, as_list, json_object, printable, transport_failures
+from xorb_orchestrator.connectors.replies import (
+    as_dict,
+    as_list,
+    json_object,
+    printable,
+    retry_after,
+    transport_failures,
+)
 from xorb_orchestrator.models.receipt import Receipt, UndoCall, Verification
 from xorb_orchestrator.playbook.actions import ActionSpec
 
@@ -145,7 +152,7 @@ class _Wazuh:
             return json_object(response)
         said = f"{what}: {status} {error_summary(response)}".rstrip()
         if status == 429 or status >= 500 or status == 408:
-            raise ConnectorUnavailable(said)
+            raise ConnectorUnavailable(said, retry_after=retry_after(response))
         raise ConnectorRejected(said)
 
     async def _send(
@@ -178,7 +185,7 @@ class _Wazuh:
         if response.status_code != 200:
             said = f"{what}: {response.status_code} {error_summary(response)}".rstrip()
             if response.status_code == 429 or response.status_code >= 500:
-                raise ConnectorUnavailable(said)
+                raise ConnectorUnavailable(said, retry_after=retry_after(response))
             raise ConnectorRejected(f"{said} (Wazuh refused the connection's user and password)")
         token = as_dict(json_object(response).get("data")).get("token")
         if not isinstance(token, str) or not token:

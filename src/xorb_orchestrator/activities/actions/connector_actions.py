@@ -1,13 +1,17 @@
 """Connector actions as activities: each ConnectorAction's call, wrapped with what every action shares — its
 arguments checked, dry runs, heartbeats and metrics, and its failures as errors Temporal classifies (a refusal is
-not retried, an unreachable tool is). The receipt goes into the result, where the incident shows it."""
+not retried, an unreachable tool is, after the wait the tool asked for when it said one). The receipt goes into
+the result, where the incident shows it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from xorb_orchestrator.activities.actions.support import (
     ActionActivity,
@@ -26,6 +30,10 @@ from xorb_orchestrator.connectors.base import (
     connection_for,
 )
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
+
+# A tool's "come back in N s" bounds: a bogus header can neither hammer the tool nor stall a step for hours.
+MIN_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 300.0
 
 
 def connector_actions(kinds: Sequence[ConnectorType]) -> list[RunnableAction]:
@@ -50,8 +58,7 @@ def _builder(kind: ConnectorType, action: ConnectorAction[Any]) -> Any:
                     connection = connection_for(deps.connections, kind.name, args.connection)
                     outcome = await action.call(connection, args, context)
                 except ConnectorError as exc:
-                    error_type = "ActionUnavailable" if exc.retryable else "ActionRejected"
-                    raise action_error(str(exc), error_type=error_type, retryable=exc.retryable) from None
+                    raise _error(exc) from None
             details = dict(outcome.details)
             if outcome.receipt is not None:
                 details["receipt"] = outcome.receipt.model_dump(mode="json")
@@ -60,3 +67,19 @@ def _builder(kind: ConnectorType, action: ConnectorAction[Any]) -> Any:
         return run
 
     return build
+
+
+def _error(exc: ConnectorError) -> ApplicationError:
+    """The connector's failure as Temporal's; a retryable one with the tool's wait has it as the next delay."""
+    if not exc.retryable:
+        return action_error(str(exc), error_type="ActionRejected", retryable=False)
+    if exc.retry_after is None:
+        return action_error(str(exc), error_type="ActionUnavailable", retryable=True)
+    # Clamped as a float first: timedelta() overflows on a huge one (and the bounds turn a NaN into the minimum).
+    seconds = min(MAX_RETRY_SECONDS, max(MIN_RETRY_SECONDS, exc.retry_after))
+    message = str(exc)
+    if not re.search(rf"\b{seconds:.0f}s\b", message):  # the connector said another wait, or none
+        message += f" (next attempt in {seconds:.0f}s)"
+    return action_error(
+        message, error_type="ActionUnavailable", retryable=True, next_retry_delay=timedelta(seconds=seconds)
+    )

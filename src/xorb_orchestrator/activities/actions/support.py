@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -41,9 +41,18 @@ class RunnableAction:
     build: Callable[[ActionDeps], ActionActivity]
 
 
-def action_error(message: str, *, error_type: str, retryable: bool) -> ApplicationError:
-    """An error that carries the attempt number, so the incident shows how many attempts were made."""
-    return ApplicationError(message, {"attempt": activity.info().attempt}, type=error_type, non_retryable=not retryable)
+def action_error(
+    message: str, *, error_type: str, retryable: bool, next_retry_delay: timedelta | None = None
+) -> ApplicationError:
+    """An error that carries the attempt number, so the incident shows how many attempts were made;
+    `next_retry_delay` replaces the retry policy's backoff for the next attempt only."""
+    return ApplicationError(
+        message,
+        {"attempt": activity.info().attempt},
+        type=error_type,
+        non_retryable=not retryable,
+        next_retry_delay=next_retry_delay,
+    )
 
 
 def action_args(spec: ActionSpec[ArgsT], request: ActionInput) -> ArgsT:
