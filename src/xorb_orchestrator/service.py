@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from xorb_orchestrator.activities.actions.catalog import action_activities, builtin_actions, catalog_of
 from xorb_orchestrator.activities.actions.connector_actions import connector_actions
+from xorb_orchestrator.activities.actions.guard import Guard
 from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
 from xorb_orchestrator.activities.incident import IncidentActivities
 from xorb_orchestrator.activities.intel.feed_sync import FeedSyncActivities
@@ -40,12 +41,20 @@ from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.services.feed_syncs import reconcile_schedules
 from xorb_orchestrator.services.intake import AlertIntake
 from xorb_orchestrator.workflows.containment import ContainmentWorkflow
+from xorb_orchestrator.workflows.guardrails import GuardrailsWorkflow
 from xorb_orchestrator.workflows.incident.workflow import IncidentWorkflow
 from xorb_orchestrator.workflows.intel.feed_sync import FeedSyncWorkflow
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
-WORKFLOWS = [IncidentWorkflow, ResponseSlotsWorkflow, PlaybookWorkflow, FeedSyncWorkflow, ContainmentWorkflow]
+WORKFLOWS = [
+    IncidentWorkflow,
+    ResponseSlotsWorkflow,
+    PlaybookWorkflow,
+    FeedSyncWorkflow,
+    ContainmentWorkflow,
+    GuardrailsWorkflow,
+]
 # Libraries the activity modules (which workflows import to call them by method) bring along. Passed through,
 # the sandbox never re-imports them: a lazy import of theirs (redis loads submodules on first use) happening
 # on another thread during a workflow activation would otherwise be run under the sandbox's restrictions.
@@ -126,12 +135,25 @@ def build_worker(
             feed_sync.finish_sync,
             feed_sync.record_failure,
             # Every response action: a plan or playbook step names one of these by its registered name.
-            *action_activities(actions, ActionDeps(settings, http, read_connections(settings))),
+            *action_activities(actions, action_deps(settings, client, http, actions, indicators)),
         ],
         max_concurrent_activities=100,
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
+
+
+def action_deps(
+    settings: Settings,
+    client: Client,
+    http: httpx.AsyncClient,
+    actions: list[RunnableAction],
+    indicators: IndicatorStore | None,
+) -> ActionDeps:
+    """What the actions' activities use: the connections and the guardrails every mutating call passes."""
+    restoring = frozenset(action.spec.undo for action in actions if action.spec.undo)
+    guard = Guard(settings, client, AssetsFile(settings), indicators, restoring)
+    return ActionDeps(settings, http, read_connections(settings), guard)
 
 
 def incident_activities(

@@ -24,6 +24,7 @@ from tests.support.processes import (
     wait_for_file,
     xorb_processes,
 )
+from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(120)]
 
@@ -37,9 +38,11 @@ ALERT: dict[str, object] = {
 ENDPOINT_KEYS = {"api_url", "temporal_address", "ui_url", "metrics_url", "redis_url"}
 
 
-async def start_dev(data_dir: Path, sink: BlockingSink, log: Path) -> tuple[XorbProcess, dict, float]:
-    """Start `xorb dev`; return it, its endpoints and the seconds it took to be ready."""
-    env = clean_env(XORB_NOTIFY_WEBHOOK_URLS=sink.url, XORB_INCIDENT_LINGER_SECONDS=0)
+async def start_dev(
+    data_dir: Path, sink: BlockingSink | WebhookSink, log: Path, **extra: str
+) -> tuple[XorbProcess, dict, float]:
+    """Start `xorb dev` (with `extra` settings); return it, its endpoints and the seconds it took to be ready."""
+    env = clean_env(XORB_NOTIFY_WEBHOOK_URLS=sink.url, XORB_INCIDENT_LINGER_SECONDS=0, **extra)
     args = ["dev", "--data-dir", str(data_dir), "--api-port", "0", "--temporal-port", "0"]
     args += ["--ui-port", "0", "--redis-port", "0"]
     started = time.monotonic()

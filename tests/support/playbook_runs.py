@@ -18,12 +18,14 @@ from temporalio.worker import Worker
 
 from tests.support.stack import make_settings
 from xorb_orchestrator.activities.actions.catalog import action_activities
+from xorb_orchestrator.activities.actions.guard import Guard
 from xorb_orchestrator.activities.actions.support import ActionDeps
 from xorb_orchestrator.connectors.connections import Connections
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.playbook_run import PlaybookRunInput, PlaybookRunResult, PlaybookRunState
 from xorb_orchestrator.playbook import Playbook, parse_playbook_text, validate_playbook
 from xorb_orchestrator.service import action_catalog, response_actions, workflow_runner
+from xorb_orchestrator.workflows.guardrails import GuardrailsWorkflow
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
 
@@ -105,13 +107,18 @@ async def playbook_worker(
     settings = make_settings(
         str(client.service_client.config.target_host), "redis://127.0.0.1:1/0", XORB_NOTIFY_WEBHOOK_URLS=webhook_url
     )
+    actions = response_actions()
     async with httpx.AsyncClient(timeout=10) as http:
+        # The guardrails as in service.action_deps, without the known-good lists (no Redis here).
+        restoring = frozenset(action.spec.undo for action in actions if action.spec.undo)
+        guard = Guard(settings, client, restoring=restoring)
+        deps = ActionDeps(settings, http, connections or Connections(), guard)
         worker = Worker(
             client,
             task_queue=settings.temporal_task_queue,
-            workflows=[PlaybookWorkflow],
+            workflows=[PlaybookWorkflow, GuardrailsWorkflow],
             workflow_runner=workflow_runner(),
-            activities=action_activities(response_actions(), ActionDeps(settings, http, connections or Connections())),
+            activities=action_activities(actions, deps),
         )
         async with worker:
             yield Runner(client, settings.temporal_task_queue)

@@ -11,7 +11,18 @@ from xorb_orchestrator.api.auth import ApiKeys, require_api_key
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
 from xorb_orchestrator.api.openapi import errors, install_openapi
-from xorb_orchestrator.api.routes import alerts, approvals, health, incidents, intel, plans, playbooks, sources
+from xorb_orchestrator.api.routes import (
+    alerts,
+    approvals,
+    autonomy,
+    containments,
+    health,
+    incidents,
+    intel,
+    plans,
+    playbooks,
+    sources,
+)
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 
 
@@ -37,6 +48,8 @@ def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry]) -> FastAPI:
         (playbooks.router, "playbooks", unauthorized),
         (intel.router, "threat intelligence", unauthorized),
         (plans.router, "incidents", unauthorized),
+        (autonomy.router, "guardrails", errors(400, 401)),
+        (containments.router, "containments", errors(400, 401)),
     ):
         app.include_router(router, prefix="/v1", dependencies=secured, responses=documented, tags=[tag])
     app.include_router(health.router, tags=["operations"])

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 _DESCRIPTIONS = {
     400: "Not JSON, an empty body, or a bad query parameter (named in `fields`).",
     401: "Missing or invalid API key.",
+    403: "The person (the key's, or the one named) may not do this, or the key cannot speak for them.",
     404: "No such resource.",
     409: "The request conflicts with the resource's state.",
     413: "The body is over the size limit named in `message`.",

@@ -16,8 +16,10 @@ from xorb_orchestrator import __version__
 from xorb_orchestrator.cli.actions import actions_app
 from xorb_orchestrator.cli.actuator import actuator_app
 from xorb_orchestrator.cli.alerts import alerts_app
+from xorb_orchestrator.cli.autonomy import autonomy_app
 from xorb_orchestrator.cli.connection import fail, settings_or_fail
 from xorb_orchestrator.cli.connectors import connectors_app
+from xorb_orchestrator.cli.containments import containments_app
 from xorb_orchestrator.cli.incidents import incidents_app
 from xorb_orchestrator.cli.intel import ti_app
 from xorb_orchestrator.cli.plans import plan_app
@@ -51,6 +53,8 @@ app.add_typer(ti_app, name="ti")
 app.add_typer(plan_app, name="plan")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(actuator_app, name="actuator")
+app.add_typer(autonomy_app, name="autonomy")
+app.add_typer(containments_app, name="containments")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xorb_orchestrator.config.api_keys import ApiKeyEntry, ApiKeyError, merge_keys, parse_env_keys, parse_key_file
+from xorb_orchestrator.config.budgets import DEFAULT_BUDGETS, BudgetSpec, parse_budgets
 from xorb_orchestrator.config.playbook_inputs import parse_auto_playbooks, parse_playbook_inputs
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -103,6 +104,13 @@ class Settings(BaseSettings):
     ti_feeds_file: Path | None = Field(None, alias="XORB_TI_FEEDS_FILE")
     # The connections to security tools, credentials by reference (connectors/).
     connectors_file: Path | None = Field(None, alias="XORB_CONNECTORS_FILE")
+    # Guardrails (docs/guardrails.md): the blast-radius budgets, and who decides an effect a guardrail holds
+    # (over budget, kill switch on, one-way without a person's approval), by when, before it is denied.
+    budgets: str = Field(DEFAULT_BUDGETS, alias="XORB_BUDGETS")
+    guardrail_approvers: str = Field("soc-lead", alias="XORB_GUARDRAIL_APPROVERS")
+    guardrail_approval_timeout_seconds: float = Field(
+        3600.0, ge=10, le=7 * 86_400, alias="XORB_GUARDRAIL_APPROVAL_TIMEOUT_SECONDS"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -167,6 +175,19 @@ class Settings(BaseSettings):
         parse_playbook_inputs(value)
         return value
 
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, value: str) -> str:
+        parse_budgets(value)
+        return value
+
+    @field_validator("guardrail_approvers")
+    @classmethod
+    def _approvers(cls, value: str) -> str:
+        if not _split(value):
+            raise ValueError("name at least one role that may decide a held effect, e.g. soc-lead")
+        return value
+
     @field_validator("internal_networks")
     @classmethod
     def _internal_networks(cls, value: str) -> str:
@@ -184,6 +205,14 @@ class Settings(BaseSettings):
     def dry_run_lookup_role_set(self) -> frozenset[str]:
         """XORB_DRY_RUN_LOOKUP_ROLES as a set of role names."""
         return frozenset(_split(self.dry_run_lookup_roles))
+
+    @property
+    def budget_specs(self) -> list[BudgetSpec]:
+        return parse_budgets(self.budgets)
+
+    @property
+    def guardrail_approver_roles(self) -> list[str]:
+        return _split(self.guardrail_approvers)
 
     @property
     def internal_cidrs(self) -> tuple[Network, ...]:

@@ -273,6 +273,9 @@ CONTAIN = ActionSpec(
     mutating=True,
     undo="crowdstrike.lift_containment",
     connector=TOOL,
+    effect="isolate",
+    target="device_id",
+    target_kind="host",
 )
 LIFT_CONTAINMENT = ActionSpec(
     name="crowdstrike.lift_containment",

@@ -335,6 +335,9 @@ ISOLATE = ActionSpec(
     mutating=True,
     undo="defender.unisolate",
     connector=TOOL,
+    effect="isolate",
+    target="machine_id",
+    target_kind="host",
 )
 UNISOLATE = ActionSpec(
     name="defender.unisolate",

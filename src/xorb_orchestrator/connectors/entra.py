@@ -289,6 +289,9 @@ DISABLE = ActionSpec(
     mutating=True,
     undo="entra.enable_user",
     connector=TOOL,
+    effect="disable_account",
+    target="user",
+    target_kind="user",
 )
 ENABLE = ActionSpec(
     name="entra.enable_user",
@@ -305,6 +308,9 @@ REVOKE_SESSIONS = ActionSpec(
     mutating=True,
     one_way=True,
     connector=TOOL,
+    effect="sign_out",
+    target="user",
+    target_kind="user",
 )
 
 ENTRA = ConnectorType(

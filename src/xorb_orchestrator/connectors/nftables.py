@@ -172,6 +172,9 @@ BLOCK = ActionSpec(
     mutating=True,
     undo="nftables.unblock",
     connector=TOOL,
+    effect="block",
+    target="address",
+    target_kind="ip",
 )
 UNBLOCK = ActionSpec(
     name="nftables.unblock",

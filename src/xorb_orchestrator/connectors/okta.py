@@ -347,6 +347,9 @@ SUSPEND = ActionSpec(
     mutating=True,
     undo="okta.unsuspend_user",
     connector=TOOL,
+    effect="disable_account",
+    target="user",
+    target_kind="user",
 )
 UNSUSPEND = ActionSpec(
     name="okta.unsuspend_user",
@@ -363,6 +366,9 @@ CLEAR_SESSIONS = ActionSpec(
     mutating=True,
     one_way=True,
     connector=TOOL,
+    effect="sign_out",
+    target="user",
+    target_kind="user",
 )
 
 OKTA = ConnectorType(

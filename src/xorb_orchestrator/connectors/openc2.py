@@ -203,6 +203,9 @@ DENY = ActionSpec(
     mutating=True,
     undo="openc2.delete",
     connector=TOOL,
+    effect="block",
+    target="address",
+    target_kind="ip",
 )
 ALLOW = ActionSpec(
     name="openc2.allow",

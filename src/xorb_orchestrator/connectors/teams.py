@@ -236,6 +236,7 @@ POST_CARD = ActionSpec(
     mutating=True,
     one_way=True,
     connector=TOOL,
+    informs=True,
 )
 
 TEAMS = ConnectorType(

@@ -355,6 +355,9 @@ BLOCK = ActionSpec(
     mutating=True,
     undo="wazuh.unblock_ip",
     connector=TOOL,
+    effect="block",
+    target="address",
+    target_kind="ip",
 )
 UNBLOCK = ActionSpec(
     name="wazuh.unblock_ip",

@@ -58,3 +58,15 @@ def render_metrics(sdk_metrics_url: str | None) -> tuple[bytes, str]:
         with contextlib.suppress(httpx.HTTPError):
             body += httpx.get(sdk_metrics_url, timeout=2.0).content
     return body, CONTENT_TYPE_LATEST
+
+
+GUARDRAIL_VERDICTS = Counter(
+    "xorb_guardrail_verdicts",
+    "Guardrail verdicts right before a mutating call that did not simply allow it: refuse or hold, by rule",
+    ["outcome", "rule"],
+)
+BUDGET_USED = Gauge(
+    "xorb_budget_used",
+    "Effects counted in a budget's window at the last claim against it (deployment-wide)",
+    ["budget"],
+)

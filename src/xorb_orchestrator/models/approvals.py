@@ -89,6 +89,7 @@ class Gate(BaseModel):
     approval_id: str
     approved: bool
     request: GatedRequest
+    approvers: list[str] = Field(default_factory=list, description="the people whose approval decided it")
 
 
 class ApprovalRequest(BaseModel):

@@ -48,6 +48,11 @@ def slot_coordinator_id(task_queue: str) -> str:
     return f"xorb-response-slots-{task_queue}"
 
 
+def guardrails_id(task_queue: str) -> str:
+    """Workflow id of the one GuardrailsWorkflow per deployment (kill switch and budgets)."""
+    return f"xorb-guardrails-{task_queue}"
+
+
 def dry_run_incident_id(token: str) -> str:
     """The stand-in incident of one dry run (`token`: random, chosen by the caller)."""
     return DRY_RUN_PREFIX + token

@@ -104,7 +104,8 @@ class IncidentView(BaseModel):
     closed_at: datetime | None = Field(None, description="When the incident stopped accepting alerts.")
     revision: int = 0
 
-    @computed_field(description="Every effect on a tool, with its receipt (the tool's handle, expiry, check, undo).")
+    @computed_field(description="Every effect on a tool, with its receipt (the tool's handle, expiry, check, undo).")  # type: ignore[prop-decorator]
+    @property
     def effects(self) -> list[Effect]:
         if self.playbook_run is None:
             return []

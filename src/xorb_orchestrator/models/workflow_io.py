@@ -13,6 +13,7 @@ from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.observable import Observable
 from xorb_orchestrator.models.plan import PlannedStep
+from xorb_orchestrator.models.receipt import Receipt
 from xorb_orchestrator.models.run_records import UndoRecord
 
 
@@ -71,10 +72,16 @@ class ActionInput(BaseModel):
     # Dry run: the step is marked `dry_run: call` (a read-only lookup safe to make) and within the run's cap.
     # Without it, an action that reaches outside simulates itself: a dry run reads nothing it was not allowed to.
     dry_run_call: bool = False
+    # The people who approved this very call (its gate's approvers, or those who decided a guardrail's hold):
+    # a one-way action, a paused deployment and a spent budget let the call through only with a person's approval.
+    approved_by: list[str] = Field(default_factory=list, max_length=20)
+    # An undo (a compensation, a containment ending): it restores, so the kill switch and budgets never hold it.
+    undo: bool = False
 
 
 class ActionResult(BaseModel):
-    outcome: Literal["completed", "skipped", "simulated"]
+    # held: a guardrail stopped the call before it was made; `details.guardrail` is the verdict (a person decides)
+    outcome: Literal["completed", "skipped", "simulated", "held"]
     reason: str | None = None
     attempt: int = 1
     details: dict[str, Any] = Field(default_factory=dict)
@@ -113,3 +120,6 @@ class ContainmentInput(BaseModel):
     until: datetime
     reason: str = Field(max_length=1000, description="why it ends then: the duration and what capped it")
     undo: list[UndoRecord] = Field(max_length=MAX_UNDO)
+    effects: list[Receipt] = Field(
+        default_factory=list, max_length=MAX_UNDO, description="the receipts of what it holds"
+    )

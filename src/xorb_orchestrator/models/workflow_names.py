@@ -13,6 +13,7 @@ PLAYBOOK_WORKFLOW = "PlaybookWorkflow"
 RESPONSE_SLOTS_WORKFLOW = "ResponseSlotsWorkflow"
 FEED_SYNC_WORKFLOW = "FeedSyncWorkflow"
 CONTAINMENT_WORKFLOW = "ContainmentWorkflow"
+GUARDRAILS_WORKFLOW = "GuardrailsWorkflow"
 
 # IncidentWorkflow's signals
 ADD_ALERT = "add_alert"
@@ -26,3 +27,9 @@ FINGERPRINTS_MEMO = "xorb.fingerprints"
 # ResponseSlotsWorkflow's signals
 ACQUIRE_SLOT = "acquire"
 RELEASE_SLOT = "release"
+
+# GuardrailsWorkflow's updates (an activity claims by name: activities sit below workflows/ in the layers)
+CLAIM_EFFECT = "claim"
+PAUSE_AUTONOMY = "pause"
+RESUME_AUTONOMY = "resume"
+GUARDRAILS_QUERY = "state"

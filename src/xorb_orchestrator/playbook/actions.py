@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from xorb_orchestrator.config.budgets import EFFECT_KINDS, TARGET_KINDS
+
 # Same rule as a playbook's `action` field (models/playbook/policies.py), kept here to avoid an import cycle.
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -63,6 +65,14 @@ class ActionSpec(Generic[ArgsT]):
     one_way: bool = False
     # The connector type whose connections it acts through (XORB_CONNECTORS_FILE); None for built-in actions.
     connector: str | None = None
+    # For the guardrails (docs/guardrails.md): the containment it makes (block, isolate, disable_account,
+    # sign_out; budgets are set per kind), the argument naming what it acts on and that target's kind (protected
+    # assets and known-good values are never touched), and whether it only informs people (a chat message: never
+    # held, even by the kill switch).
+    effect: str | None = None
+    target: str | None = None
+    target_kind: str | None = None
+    informs: bool = False
 
     def __post_init__(self) -> None:
         if not ACTION_NAME.match(self.name):
@@ -73,6 +83,14 @@ class ActionSpec(Generic[ArgsT]):
             raise ValueError(f"action {self.name}: mutating_unless only applies to a mutating action")
         if self.one_way and (self.undo is not None or not self.mutating):
             raise ValueError(f"action {self.name}: a one-way action is mutating and has no undo")
+        if self.effect is not None and self.effect not in EFFECT_KINDS:
+            raise ValueError(f"action {self.name}: effect {self.effect!r} is not one of {', '.join(EFFECT_KINDS)}")
+        if (self.target is None) != (self.target_kind is None) or (
+            self.target_kind is not None and self.target_kind not in TARGET_KINDS
+        ):
+            raise ValueError(f"action {self.name}: give target and target_kind ({', '.join(TARGET_KINDS)}) together")
+        if self.target is not None and self.target not in self.args.model_fields:
+            raise ValueError(f"action {self.name}: target {self.target!r} is not one of its arguments")
 
     def parse_args(self, raw: Mapping[str, Any] | None) -> ArgsT:
         """The validated arguments; ActionArgsInvalid naming each bad field otherwise."""
@@ -111,6 +129,9 @@ class ActionSpec(Generic[ArgsT]):
             "undo": self.undo,
             "one_way": self.one_way,
             "connector": self.connector,
+            "effect": self.effect,
+            "target": self.target,
+            "target_kind": self.target_kind,
             "args_schema": self.args_schema(),
         }
 

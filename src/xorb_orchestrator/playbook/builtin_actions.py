@@ -36,6 +36,7 @@ NOTIFY_WEBHOOK = ActionSpec(
     "dry run does not send it. No undo: a message cannot be unsent.",
     args=NotifyWebhookArgs,
     mutating=True,
+    informs=True,
 )
 
 # --- http.request ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The asset inventory: which hosts, addresses and accounts are ours, who owns them, how critical, and whether
 they are protected (never a target). Pure: parsed from text; reading and reloading the file is the caller's.
 
-YAML:  assets: [{name, hosts: [...], ips: [address or CIDR ...], users: [...], owner, criticality, protected, tags}]
-CSV:   name,kind,value,owner,criticality,protected  (kind: host, ip or user; rows with one name form one asset)
+YAML:  assets: [{name, hosts: [...], ips: [address or CIDR ...], users: [...], devices: [EDR device ids], owner,
+        criticality, protected, tags}]
+CSV:   name,kind,value,owner,criticality,protected  (kind: host, ip, user or device; rows with one name form one asset)
 
 Hosts match case-insensitively; `*.corp.example` covers every name under corp.example; a short name matches a
 full one (`web-01` and `web-01.corp.example`, either way round) unless two assets share it. The most specific
@@ -35,7 +36,7 @@ MAX_ASSETS = 100_000
 MAX_VALUES_PER_ASSET = 10_000
 MAX_PROBLEMS = 10  # reported on the one line
 CSV_COLUMNS = ("name", "kind", "value", "owner", "criticality", "protected")
-CSV_KINDS = {"host": "hosts", "ip": "ips", "user": "users"}
+CSV_KINDS = {"host": "hosts", "ip": "ips", "user": "users", "device": "devices"}
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # RFC 791 "this network": a source only, never a peer
 
 
@@ -52,6 +53,8 @@ class Asset(BaseModel):
     hosts: list[str] = Field(default_factory=list, max_length=MAX_VALUES_PER_ASSET)
     ips: list[str] = Field(default_factory=list, max_length=MAX_VALUES_PER_ASSET)
     users: list[str] = Field(default_factory=list, max_length=MAX_VALUES_PER_ASSET)
+    # The EDR's ids for the host (a Falcon AID, a Defender machine id): an isolation names the host by them.
+    devices: list[str] = Field(default_factory=list, max_length=MAX_VALUES_PER_ASSET)
     owner: str | None = Field(None, max_length=200)
     criticality: Criticality = Criticality.MEDIUM
     protected: StrictBool = False
@@ -71,6 +74,11 @@ class Asset(BaseModel):
     @classmethod
     def _users(cls, values: list[str]) -> list[str]:
         return list(dict.fromkeys(normalise_value(ObservableType.USER, value.strip()) for value in values))
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(value.strip().lower() for value in values if value.strip()))
 
 
 def normalise_host(value: str) -> str:
@@ -148,6 +156,7 @@ class AssetInventory:
         self._wildcards: dict[str, Asset] = {}
         self._short: dict[str, Asset | None] = {}  # first label of listed FQDNs; None where two assets share it
         self._users: dict[str, Asset] = {}
+        self._devices: dict[str, Asset] = {}
         self._networks: NetworkIndex[Asset] = NetworkIndex()
         self._internal: NetworkIndex[None] = NetworkIndex()
         for network in internal_networks:
@@ -167,6 +176,9 @@ class AssetInventory:
         for user in asset.users:
             if self._users.setdefault(user.casefold(), asset) is not asset:
                 yield f"user {user!r} is in both asset {self._users[user.casefold()].name!r} and asset {asset.name!r}"
+        for device in asset.devices:
+            if self._devices.setdefault(device, asset) is not asset:
+                yield f"device {device!r} is in both asset {self._devices[device].name!r} and asset {asset.name!r}"
         for text in asset.ips:
             earlier = self._networks.add(ipaddress.ip_network(text), asset)
             if earlier is not None and earlier[1] is not asset:
@@ -191,6 +203,22 @@ class AssetInventory:
             except ValueError:
                 return self.host_context(host, external=True)
         return AssetContext(scope=Scope.UNKNOWN)  # hashes, processes, ports: nobody's network
+
+    def device_context(self, device_id: str) -> AssetContext:
+        """An EDR device id: the asset listing it, else unknown."""
+        asset = self._devices.get(device_id.strip().lower())
+        return _context(asset, f"device {device_id}") if asset else AssetContext(scope=Scope.UNKNOWN)
+
+    def protected_in(self, network: Network) -> list[tuple[str, str]]:
+        """Protected assets with an address inside `network` (a block of a whole range would reach them):
+        (asset name, its address or network)."""
+        return [
+            (asset.name, text)
+            for asset in self.assets
+            if asset.protected
+            for text in asset.ips
+            if (listed := ipaddress.ip_network(text)).version == network.version and listed.overlaps(network)
+        ]
 
     def ip_context(self, address: Address) -> AssetContext:
         """An address: local, in an inventory entry (the most specific), in an internal network, or external."""

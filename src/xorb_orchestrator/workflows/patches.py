@@ -62,4 +62,19 @@ SEVERITY_ATTRIBUTE_RISES = Patch(
     why="the XorbSeverity search attribute follows the incident's severity when a later alert raises it",
 )
 
-PATCHES: tuple[Patch, ...] = (REDELIVERY_MEMORY, APPROVAL_OUTCOME_STATUS, REUSED_EVENT_IDS, SEVERITY_ATTRIBUTE_RISES)
+FAILED_UNDO_NOTICE = Patch(
+    id="failed-undo-notice",
+    added=date(2026, 12, 6),
+    # Containments last the policy's duration (a day by default, at most the indicators' validity, extended by
+    # hand at most 30 days at a time): retire after two months.
+    retire_after=date(2027, 2, 6),
+    why="a containment whose undo failed ends `failed_undo` and tells the SOC channel (notify.webhook)",
+)
+
+PATCHES: tuple[Patch, ...] = (
+    REDELIVERY_MEMORY,
+    APPROVAL_OUTCOME_STATUS,
+    REUSED_EVENT_IDS,
+    SEVERITY_ATTRIBUTE_RISES,
+    FAILED_UNDO_NOTICE,
+)

@@ -13,6 +13,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from xorb_orchestrator.activities.actions.guard import held
 from xorb_orchestrator.activities.actions.support import (
     ActionActivity,
     ActionDeps,
@@ -50,6 +51,8 @@ def _builder(kind: ConnectorType, action: ConnectorAction[Any]) -> Any:
             args = action_args(spec, request)
             if (stand_in := simulated(spec, args, request)) is not None:
                 return stand_in
+            if (hold := await held(deps.guard, spec, args, request)) is not None:
+                return hold
             info = activity.info()
             context = CallContext(key=f"{request.incident_id}/{request.step.id}", incident_id=request.incident_id,
                                   attempt=info.attempt)  # fmt: skip

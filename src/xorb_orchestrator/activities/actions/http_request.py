@@ -15,6 +15,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from xorb_orchestrator.activities.actions.guard import Guard, held
 from xorb_orchestrator.activities.actions.support import (
     RunnableAction,
     action_args,
@@ -56,9 +57,10 @@ def refusal(url: str, allowed: list[tuple[str, int | None]]) -> str | None:
 
 
 class HttpRequestActivities:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, guard: Guard | None = None) -> None:
         self._allowed = settings.http_allowed
         self._http = http
+        self._guard = guard
 
     @activity.defn(name=ACTION)
     async def http_request(self, request: ActionInput) -> ActionResult:
@@ -70,6 +72,8 @@ class HttpRequestActivities:
             raise action_error(why, error_type="InvalidInput", retryable=False)
         if (result := simulated(SPEC, args, request)) is not None:
             return result
+        if (hold := await held(self._guard, SPEC, args, request)) is not None:
+            return hold
         if request.dry_run:  # a lookup really runs; when it fails, the dry run says so and goes on
             try:
                 return await self._send(args, request)
@@ -163,4 +167,6 @@ def _redacted(url: str) -> str:
     return parts._replace(query="…" if parts.query else "", fragment="").geturl()
 
 
-HTTP_REQUEST = RunnableAction(SPEC, lambda deps: HttpRequestActivities(deps.settings, deps.http).http_request)
+HTTP_REQUEST = RunnableAction(
+    SPEC, lambda deps: HttpRequestActivities(deps.settings, deps.http, deps.guard).http_request
+)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from temporalio import activity
@@ -19,6 +19,9 @@ from xorb_orchestrator.connectors.connections import Connections
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionSpec
+
+if TYPE_CHECKING:  # guard.py builds on this module's ActionInput handling; a type here only
+    from xorb_orchestrator.activities.actions.guard import Guard
 
 ArgsT = TypeVar("ArgsT", bound=ActionArgs)
 ActionActivity = Callable[[ActionInput], Awaitable[ActionResult]]
@@ -31,6 +34,9 @@ class ActionDeps:
     settings: Settings
     http: httpx.AsyncClient
     connections: Connections = field(default_factory=Connections)  # XORB_CONNECTORS_FILE
+    # The guardrails every mutating call passes right before it is made (service.py always gives one; None only
+    # where a unit test runs an activity alone).
+    guard: Guard | None = None
 
 
 @dataclass(frozen=True)

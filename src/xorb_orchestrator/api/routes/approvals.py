@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from xorb_orchestrator.api.auth import require_api_key
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
+from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.config.api_keys import Person
 from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
@@ -31,7 +32,6 @@ from xorb_orchestrator.services.playbook_client import ApprovalRejected
 
 router = APIRouter()
 _INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
-_NAME = re.compile(r"^[^\s,][^,\r\n]{0,199}$")
 
 
 class ApprovalBody(BaseModel):
@@ -50,44 +50,6 @@ class ApprovalBody(BaseModel):
 
 def _unavailable(exc: Exception) -> ApiError:
     return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"})
-
-
-def _approver(person: Person | None, header: str | None, header_roles: str | None, mode: str) -> tuple[str, list[str]]:
-    """(name, roles) of who decides: the key's person, or for a service key the headers, when trusted."""
-    claimed = (header or "").strip()
-    claimed_roles = list(dict.fromkeys(role.strip() for role in (header_roles or "").split(",") if role.strip()))
-    if person is not None:
-        if claimed and claimed != person.name:
-            raise ApiError(
-                403,
-                "identity_mismatch",
-                f"this API key belongs to {person.name}, not {claimed!r}: a person's key decides only as that "
-                "person (send no X-Xorb-Approver header, or that name)",
-            )
-        not_held = [role for role in claimed_roles if role not in person.roles]
-        if not_held:
-            raise ApiError(
-                403,
-                "identity_mismatch",
-                f"this API key does not give {person.name} the role {not_held[0]!r} claimed in X-Xorb-Roles "
-                f"(its roles: {', '.join(person.roles) or 'none'})",
-            )
-        return person.name, claimed_roles or list(person.roles)  # the header may only narrow the key's roles
-    if mode != "trust":
-        raise ApiError(
-            403,
-            "not_bound",
-            "this API key is not bound to a person: with XORB_APPROVER_HEADERS=refuse only a person's own key "
-            "(a '<key> <person> <role>,...' line in XORB_API_KEY_FILE) can approve or deny",
-        )
-    if not _NAME.match(claimed):
-        raise ApiError(
-            422,
-            "missing_approver",
-            "send the approver's name in the X-Xorb-Approver header (and their roles in X-Xorb-Roles, comma-separated)",
-            fields=[{"field": "X-Xorb-Approver", "message": "required: who approves"}],
-        )
-    return claimed, claimed_roles
 
 
 @router.get("/approvals", summary="Approvals waiting for people in running playbook runs")
@@ -141,7 +103,7 @@ async def decide(
 ) -> dict[str, Any]:
     if not _INCIDENT_ID.match(incident_id):
         raise ApiError(404, "not_found", f"no incident {incident_id!r}")
-    name, held = _approver(person, approver, roles, svc.settings.approver_headers)
+    name, held = decider(person, approver, roles, svc.settings.approver_headers)
     decision = ApprovalDecision(
         incident_id=incident_id,
         step_id=body.step,

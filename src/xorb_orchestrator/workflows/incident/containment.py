@@ -33,6 +33,7 @@ async def start_containment(view: IncidentView, decision: PolicyDecision, undo: 
         until=until,
         reason=reason[:1000],
         undo=undo[:MAX_UNDO],
+        effects=[effect.receipt for effect in view.effects][:MAX_UNDO],
     )
     try:
         # Abandoned when the incident closes: the containment outlives it and still ends on time.
@@ -46,5 +47,11 @@ async def start_containment(view: IncidentView, decision: PolicyDecision, undo: 
     except WorkflowAlreadyStartedError:
         workflow.logger.warning("containment %s was started before (the incident was reset?)", workflow_id)
     view.containment = ContainmentSummary(
-        workflow_id=workflow_id, until=until, reason=request.reason, undo=request.undo
+        workflow_id=workflow_id,
+        incident_id=view.incident_id,
+        title=view.title,
+        until=until,
+        reason=request.reason,
+        undo=request.undo,
+        effects=request.effects,
     )

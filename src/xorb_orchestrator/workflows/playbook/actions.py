@@ -43,6 +43,8 @@ async def call_action(
     dry_run: bool,
     dry_run_call: bool = False,
     first_action: bool = False,
+    approved_by: list[str] | None = None,
+    undo: bool = False,
 ) -> ActionResult:
     """Run a registered action by name (the registry is the worker's), as IncidentWorkflow does.
 
@@ -58,6 +60,8 @@ async def call_action(
             dry_run=dry_run,
             dry_run_call=dry_run_call,
             first_action=first_action,
+            approved_by=list(approved_by or ()),
+            undo=undo,
         ),
         result_type=ActionResult,
         start_to_close_timeout=timeout or DEFAULT_STEP_TIMEOUT,

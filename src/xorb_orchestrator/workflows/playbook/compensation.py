@@ -49,6 +49,7 @@ class UndoLedger:
                     timeout=undo.timeout,
                     retry=retry,
                     dry_run=dry_run,
+                    undo=True,
                 )
             except ActivityError as err:
                 undo.status, undo.error = "failed", describe_failure(err)

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.models.guardrails import GuardrailVerdict
     from xorb_orchestrator.models.ids import instance_key
     from xorb_orchestrator.models.incident import StepStatus
     from xorb_orchestrator.models.playbook_run import (
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         UndoRecord,
     )
     from xorb_orchestrator.models.response_plan import Autonomy
+    from xorb_orchestrator.models.workflow_io import ActionResult
     from xorb_orchestrator.playbook import (
         ActionStep,
         ApprovalStep,
@@ -65,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk, PendingApproval
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger
+    from xorb_orchestrator.workflows.playbook.holds import hold_approval, hold_message, people
     from xorb_orchestrator.workflows.playbook.scheduler import (
         Cursor,
         Done,
@@ -277,26 +280,67 @@ class StepRunner:
         if dry_run_call:
             self._dry_run_calls += 1
         retry = temporal_retry(step.retry)
-        try:
-            first, self._first_action_pending = self._first_action_pending, False
-            result = await call_action(
-                step.action,
-                key=instance_key(self.key, step.id, scope.iterations),
-                args=args,
-                incident=self.request.incident,
-                timeout=step.timeout,
-                retry=retry,
-                dry_run=self.request.dry_run,
-                dry_run_call=dry_run_call,
-                first_action=first,
-            )
-        except ActivityError as err:
-            record.attempts = failed_attempts(err, retry)
-            raise StepFailure(describe_failure(err)) from None
+        key = instance_key(self.key, step.id, scope.iterations)
+        first, self._first_action_pending = self._first_action_pending, False
+        approved_by = self._gate_people(step, scope)
+
+        async def call(people: list[str]) -> ActionResult:
+            try:
+                return await call_action(
+                    step.action,
+                    key=key,
+                    args=args,
+                    incident=self.request.incident,
+                    timeout=step.timeout,
+                    retry=retry,
+                    dry_run=self.request.dry_run,
+                    dry_run_call=dry_run_call,
+                    first_action=first,
+                    approved_by=people,
+                )
+            except ActivityError as err:
+                record.attempts = failed_attempts(err, retry)
+                raise StepFailure(describe_failure(err)) from None
+
+        result = await call(approved_by)
+        if result.outcome == "held":
+            result = await self._held(step, scope, record, args, result, call)
         record.attempts, record.simulated = result.attempt, result.outcome == "simulated"
         if result.outcome == "skipped":
             return StepState(status=StepStatus.SKIPPED, result=result.details, error=result.reason), None
         return StepState(status=StepStatus.COMPLETED, result=result.details), None
+
+    async def _held(
+        self,
+        step: ActionStep,
+        scope: Scope,
+        record: StepRecord,
+        args: dict[str, Any],
+        held: ActionResult,
+        call: Callable[[list[str]], Awaitable[ActionResult]],
+    ) -> ActionResult:
+        """A guardrail held the call: ask a person (as an approval of this step); run it only if approved."""
+        verdict = GuardrailVerdict.model_validate(held.details.get("guardrail", {}))
+        shown = GatedRequest(step_id=step.id, action=step.action, args=args)
+        pending = await self.desk.ask(
+            hold_approval(step.id, verdict), scope.iteration, hold_message(step.action, verdict), [shown]
+        )
+        record.votes = pending.request.votes
+        record.requests = [shown]
+        record.decision = f"held ({verdict.rule.value if verdict.rule else 'guardrail'}): {pending.outcome}"
+        if pending.outcome != "approved":
+            state = StepState(status=StepStatus.FAILED, result={"guardrail": verdict.model_dump(mode="json")})
+            raise StepFailure(f"held by a guardrail ({verdict.reason}); {pending.reason}", state=state)
+        result = await call(people(pending.approvers))
+        if result.outcome == "held":  # a refusal a person's approval cannot lift
+            raise StepFailure(f"held by a guardrail again: {result.details.get('guardrail', {}).get('reason', '')}")
+        result.details["guardrail"] = verdict.model_dump(mode="json") | {"approved_by": people(pending.approvers)}
+        return result
+
+    def _gate_people(self, step: ActionStep, scope: Scope) -> list[str]:
+        """The people whose approval of this step's gate (if any) let it run: a one-way action needs one."""
+        gate = self.gates.get(gate_key(step.id, scope.iterations))
+        return people(gate.approvers) if gate is not None and gate.approved else []
 
     def _check_gate(self, step: ActionStep, scope: Scope, args: dict[str, Any]) -> None:
         """A gated step runs only as its approval approved it: approved, and with exactly the request shown."""
@@ -322,9 +366,11 @@ class StepRunner:
             requests.append(GatedRequest(step_id=gated, action=target.action, args=args))
         return requests
 
-    def _decide_gates(self, requests: list[GatedRequest], approval_id: str, approved: bool, scope: Scope) -> None:
+    def _decide_gates(
+        self, requests: list[GatedRequest], approval_id: str, approved: bool, scope: Scope, approvers: list[str]
+    ) -> None:
         for shown in requests:
-            gate = Gate(approval_id=approval_id, approved=approved, request=shown)
+            gate = Gate(approval_id=approval_id, approved=approved, request=shown, approvers=approvers)
             self.gates[gate_key(shown.step_id, scope.iterations)] = gate
 
     async def _branch(self, step: IfStep | SwitchStep, scope: Scope, record: StepRecord) -> Ran:
@@ -384,7 +430,7 @@ class StepRunner:
         if self.request.dry_run:
             record.simulated, record.decision = True, "approved"
             record.votes = [ApprovalVote(approver="dry-run", approve=True, at=workflow.now(), via="dry-run")]
-            self._decide_gates(requests, step.id, True, scope)
+            self._decide_gates(requests, step.id, True, scope, [])
             asked = dict.fromkeys(step.approval.outputs)  # nobody gives the values in a dry run: each is null
             return StepState(status=StepStatus.COMPLETED, result=asked, approved=True), None
         if self._policy_grants(step):
@@ -398,12 +444,12 @@ class StepRunner:
                     comment="granted by the response policy: autonomy auto (a live, fresh TI hit on every target)",
                 )
             ]
-            self._decide_gates(requests, step.id, True, scope)
+            self._decide_gates(requests, step.id, True, scope, ["policy"])
             return StepState(status=StepStatus.COMPLETED, approved=True, approvers=["policy"]), None
         pending = await self.desk.ask(step, scope.iteration, message, requests)
         record.votes, record.decision = pending.request.votes, pending.outcome
         approved = pending.outcome == "approved"
-        self._decide_gates(requests, step.id, approved, scope)
+        self._decide_gates(requests, step.id, approved, scope, pending.approvers)
         state = StepState(
             status=StepStatus.COMPLETED if approved else _refusal(pending),
             result=dict(pending.outputs),  # the values given with the approval ({} when none were asked)

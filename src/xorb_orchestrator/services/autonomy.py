@@ -1,0 +1,86 @@
+"""The kill switch and the budgets' state, for the API and the CLI: pause and resume autonomy deployment-wide
+(GuardrailsWorkflow, started if it is not running), and with a pause's rollback, release every open containment
+(each ContainmentWorkflow runs its undo now)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from xorb_orchestrator.config import Settings
+from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
+from xorb_orchestrator.models.containment import ReleaseRequest
+from xorb_orchestrator.models.guardrails import AutonomyState, GuardrailsInput, GuardrailsState, PauseRequest
+from xorb_orchestrator.models.ids import guardrails_id
+from xorb_orchestrator.models.workflow_names import CONTAINMENT_WORKFLOW
+from xorb_orchestrator.workflows.containment import ContainmentWorkflow
+from xorb_orchestrator.workflows.guardrails import GuardrailsWorkflow
+
+MAX_RELEASED = 10_000
+
+
+def _start(settings: Settings) -> WithStartWorkflowOperation[Any, Any]:
+    return WithStartWorkflowOperation(
+        GuardrailsWorkflow.run,
+        GuardrailsInput(),
+        id=guardrails_id(settings.temporal_task_queue),
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def state(client: Client, settings: Settings) -> GuardrailsState:
+    """The kill switch and each budget's use; a deployment that never claimed an effect is running and unspent."""
+    try:
+        handle = client.get_workflow_handle(guardrails_id(settings.temporal_task_queue))
+        return await handle.query(GuardrailsWorkflow.state)
+    except RPCError as exc:
+        if "not found" in exc.message.lower():
+            return GuardrailsState(autonomy=AutonomyState())
+        raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
+
+
+async def pause(client: Client, settings: Settings, request: PauseRequest) -> AutonomyState:
+    """Stop every new autonomous effect: the next claim anywhere is held for a person."""
+    return await _update(client, settings, GuardrailsWorkflow.pause, request)
+
+
+async def resume(client: Client, settings: Settings, request: PauseRequest) -> AutonomyState:
+    return await _update(client, settings, GuardrailsWorkflow.resume, request)
+
+
+async def _update(client: Client, settings: Settings, update: Any, request: PauseRequest) -> AutonomyState:
+    try:
+        result: AutonomyState = await client.execute_update_with_start_workflow(
+            update, request, start_workflow_operation=_start(settings)
+        )
+    except RPCError as exc:
+        raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
+    return result
+
+
+async def release_all(client: Client, settings: Settings, request: ReleaseRequest) -> list[str]:
+    """Release every open containment of this deployment now (their undo runs); the workflow ids released."""
+    query = (
+        f"WorkflowType = '{CONTAINMENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
+        f"AND TaskQueue = '{settings.temporal_task_queue.replace(chr(39), '')}'"
+    )
+    try:
+        ids = [
+            execution.id
+            async for execution in client.list_workflows(query, limit=MAX_RELEASED)
+            if execution.status == WorkflowExecutionStatus.RUNNING
+        ]
+        await asyncio.gather(
+            *(
+                client.get_workflow_handle(workflow_id).signal(ContainmentWorkflow.release, request)
+                for workflow_id in ids
+            )
+        )
+    except RPCError as exc:
+        raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
+    return ids
