@@ -54,6 +54,8 @@ class Settings(BaseSettings):
 
     api_host: str = Field("127.0.0.1", alias="XORB_API_HOST")
     api_port: int = Field(8000, ge=0, le=65535, alias="XORB_API_PORT")
+    # Where people reach the API (and the console), for the links in notifications; none: no link.
+    public_url: str = Field("", alias="XORB_PUBLIC_URL")
     api_keys: str | None = Field(None, alias="XORB_API_KEYS", repr=False)
     api_key_file: Path | None = Field(None, alias="XORB_API_KEY_FILE")
     # Whether a service key (one not bound to a person) may name the approver in X-Xorb-Approver/X-Xorb-Roles:
@@ -136,6 +138,13 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("notify_webhook_urls")
     @classmethod
