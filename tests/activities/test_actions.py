@@ -40,7 +40,13 @@ from xorb_orchestrator.playbook import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionCatalog, ActionSpec
 from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, incident_activities, workflow_runner
 
-BUILTINS = {"data.merge": False, "data.set": False, "http.request": True, "notify.webhook": True}
+BUILTINS = {
+    "data.merge": False,
+    "data.set": False,
+    "http.request": True,
+    "notify.approval": True,
+    "notify.webhook": True,
+}
 # Connector actions -> mutating (every connector type in connectors/CONNECTOR_TYPES).
 CONNECTOR_ACTIONS = {
     "crowdstrike.contain": True,
@@ -356,7 +362,8 @@ def test_actions_list_json() -> None:
     assert http_item["undo"] is None and http_item["mutating_unless"] == "method is GET or HEAD"
     assert http_item["args_schema"]["required"] == ["url"]
     assert set(http_item) == {
-        "name", "description", "mutating", "mutating_unless", "undo", "one_way", "connector", "args_schema"
+        "name", "description", "mutating", "mutating_unless", "undo", "one_way", "connector", "effect", "target",
+        "target_kind", "args_schema",
     }  # fmt: skip
 
 

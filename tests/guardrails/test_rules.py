@@ -106,7 +106,7 @@ def test_containment_actions_declare_their_effect_and_target() -> None:
         "wazuh.block_ip": ("block", "address", "ip"),
     }
     informs = sorted(s.name for s in action_catalog().specs() if s.informs)
-    assert informs == ["notify.webhook", "teams.post_card"]
+    assert informs == ["notify.approval", "notify.webhook", "teams.post_card"]
 
     class Args(ActionArgs):
         address: str

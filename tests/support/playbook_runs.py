@@ -125,5 +125,18 @@ async def playbook_worker(
 
 
 def texts(sink: Any) -> list[str]:
-    """The `text` of every message the webhook sink received, in order."""
+    """The `text` of every message the playbooks sent to the webhook sink, in order (the engine's approval notices
+    left out: `notices` has them)."""
+    return [text for text in all_texts(sink) if not text.startswith(NOTICE_STARTS)]
+
+
+def notices(sink: Any) -> list[str]:
+    """The approval notices (notify.approval) the sink received, in order."""
+    return [text for text in all_texts(sink) if text.startswith(NOTICE_STARTS)]
+
+
+NOTICE_STARTS = ("Approval needed, ", "Approval of step ")
+
+
+def all_texts(sink: Any) -> list[str]:
     return [body.get("text", "") for body in sink.bodies() if isinstance(body, dict)]

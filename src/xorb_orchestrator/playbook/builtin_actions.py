@@ -8,6 +8,7 @@ catalog service.py builds at start-up.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -162,4 +163,32 @@ DATA_MERGE = ActionSpec(
 )
 
 
-BUILTIN_ACTIONS = ActionCatalog([NOTIFY_WEBHOOK, HTTP_REQUEST, DATA_SET, DATA_MERGE])
+# --- notify.approval ------------------------------------------------------------------------------------------
+
+
+class ApprovalNoticeArgs(ActionArgs):
+    """An approval asked or decided, as the run engine tells the SOC channel (playbooks need not call it)."""
+
+    event: Literal["asked", "approved", "denied", "expired"]
+    step: str = Field(max_length=64)
+    message: str = Field("", max_length=3000, description="What the approvers are asked.")
+    why: str = Field("", max_length=1500, description="The plan's explanation, when the policy chose the run.")
+    sends: str = Field("", max_length=1500, description="The gated requests, as they will be sent.")
+    roles: list[str] = Field(default_factory=list, max_length=20)
+    people: list[str] = Field(default_factory=list, max_length=20)
+    deadline: datetime | None = None
+    on_timeout: str = Field("deny", max_length=20)
+    outcome: str = Field("", max_length=1000, description="Who decided, and why (a decision's notice).")
+
+
+NOTIFY_APPROVAL = ActionSpec(
+    name="notify.approval",
+    description="Tell the SOC channel (the first of XORB_NOTIFY_WEBHOOK_URLS) that an approval waits — what, why, "
+    "who, by when and what happens then, with a link (XORB_PUBLIC_URL) — or how it ended. The run engine sends it "
+    "for every approval and every guardrail hold; skipped when no webhook is configured.",
+    args=ApprovalNoticeArgs,
+    mutating=True,
+    informs=True,
+)
+
+BUILTIN_ACTIONS = ActionCatalog([NOTIFY_WEBHOOK, NOTIFY_APPROVAL, HTTP_REQUEST, DATA_SET, DATA_MERGE])

@@ -71,10 +71,19 @@ FAILED_UNDO_NOTICE = Patch(
     why="a containment whose undo failed ends `failed_undo` and tells the SOC channel (notify.webhook)",
 )
 
+APPROVAL_NOTICES = Patch(
+    id="approval-notices",
+    added=date(2026, 12, 6),
+    # Playbook runs wait for approvals at most their rounds' timeouts (hours to days); a month is ample.
+    retire_after=date(2027, 1, 7),
+    why="every approval and guardrail hold is announced to the SOC channel (notify.approval), and so is its end",
+)
+
 PATCHES: tuple[Patch, ...] = (
     REDELIVERY_MEMORY,
     APPROVAL_OUTCOME_STATUS,
     REUSED_EVENT_IDS,
     SEVERITY_ATTRIBUTE_RISES,
     FAILED_UNDO_NOTICE,
+    APPROVAL_NOTICES,
 )

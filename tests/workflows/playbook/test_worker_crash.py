@@ -101,4 +101,9 @@ async def test_a_killed_worker_loses_no_playbook_run_and_repeats_no_action(
     ]
     assert len(gateway.rules_for("203.0.113.66")) == 1  # blocked once
     texts = [item["body"]["text"] for item in webhook_sink.received if incident_id in str(item["body"])]
-    assert len(texts) == 2 and "asks to block" in texts[0] and "is blocked" in texts[1]  # announce ran once
+    # Each once: the announcement, the approval asked and decided (notify.approval), the block's report.
+    assert len(texts) == 4, texts
+    assert "asks to block" in texts[0] and texts[1].startswith("Approval needed, incident " + incident_id)
+    assert "step approve-block" in texts[1] and "Who: role soc-lead by " in texts[1]
+    assert texts[2] == f"Approval of step approve-block, incident {incident_id} ({ALERT['title']}): approved (by dana)"
+    assert "is blocked" in texts[3]

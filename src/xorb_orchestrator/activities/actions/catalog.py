@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xorb_orchestrator.activities.actions.approval_notice import NOTIFY_APPROVAL
 from xorb_orchestrator.activities.actions.data_helpers import DATA_MERGE, DATA_SET
 from xorb_orchestrator.activities.actions.http_request import HTTP_REQUEST
 from xorb_orchestrator.activities.actions.notify import NOTIFY_WEBHOOK
@@ -16,8 +17,8 @@ from xorb_orchestrator.playbook.actions import ActionCatalog
 
 
 def builtin_actions() -> list[RunnableAction]:
-    """notify.webhook, http.request, data.set and data.merge."""
-    return [NOTIFY_WEBHOOK, HTTP_REQUEST, DATA_SET, DATA_MERGE]
+    """notify.webhook, notify.approval, http.request, data.set and data.merge."""
+    return [NOTIFY_WEBHOOK, NOTIFY_APPROVAL, HTTP_REQUEST, DATA_SET, DATA_MERGE]
 
 
 def catalog_of(actions: Sequence[RunnableAction]) -> ActionCatalog:

@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk, PendingApproval
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger
     from xorb_orchestrator.workflows.playbook.holds import hold_approval, hold_message, people
+    from xorb_orchestrator.workflows.playbook.notices import notices_on, tell_asked, tell_decided
     from xorb_orchestrator.workflows.playbook.scheduler import (
         Cursor,
         Done,
@@ -322,9 +323,14 @@ class StepRunner:
         """A guardrail held the call: ask a person (as an approval of this step); run it only if approved."""
         verdict = GuardrailVerdict.model_validate(held.details.get("guardrail", {}))
         shown = GatedRequest(step_id=step.id, action=step.action, args=args)
-        pending = await self.desk.ask(
-            hold_approval(step.id, verdict), scope.iteration, hold_message(step.action, verdict), [shown]
-        )
+        hold = hold_approval(step.id, verdict)
+        key = instance_key(self.key, step.id, scope.iterations) + "/hold"
+        notices = notices_on()
+        if notices:
+            await tell_asked(key, self.request.incident, hold, hold_message(step.action, verdict), [shown])
+        pending = await self.desk.ask(hold, scope.iteration, hold_message(step.action, verdict), [shown])
+        if notices:
+            await tell_decided(key, self.request.incident, step.id, pending)
         record.votes = pending.request.votes
         record.requests = [shown]
         record.decision = f"held ({verdict.rule.value if verdict.rule else 'guardrail'}): {pending.outcome}"
@@ -446,7 +452,13 @@ class StepRunner:
             ]
             self._decide_gates(requests, step.id, True, scope, ["policy"])
             return StepState(status=StepStatus.COMPLETED, approved=True, approvers=["policy"]), None
+        key = instance_key(self.key, step.id, scope.iterations)
+        notices = notices_on()
+        if notices:
+            await tell_asked(key, self.request.incident, step, message, requests)
         pending = await self.desk.ask(step, scope.iteration, message, requests)
+        if notices:
+            await tell_decided(key, self.request.incident, step.id, pending)
         record.votes, record.decision = pending.request.votes, pending.outcome
         approved = pending.outcome == "approved"
         self._decide_gates(requests, step.id, approved, scope, pending.approvers)
