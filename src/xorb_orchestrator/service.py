@@ -31,6 +31,7 @@ from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.config import Settings, SettingsError
 from xorb_orchestrator.config.api_keys import ApiKeyEntry
 from xorb_orchestrator.connectors import CONNECTOR_TYPES, read_connections
+from xorb_orchestrator.infrastructure.audit_log import AuditLog
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore, IndicatorStoreError
 from xorb_orchestrator.infrastructure.intel_files import AssetsFile, read_feeds, read_policy
@@ -105,6 +106,7 @@ def build_worker(
     *,
     indicators: IndicatorStore | None = None,
     feeds: FeedsConfig | None = None,
+    audit: AuditLog | None = None,
 ) -> Worker:
     """A worker on the configured task queue with all workflows, the bookkeeping activities and `actions`.
 
@@ -114,7 +116,7 @@ def build_worker(
     actions = response_actions() if actions is None else actions
     feeds = feeds or read_feeds(settings)
     indicators = indicators or IndicatorStore(settings.redis_url)
-    incident = incident_activities(settings, cache, action_catalog(actions), indicators, feeds)
+    incident = incident_activities(settings, cache, action_catalog(actions), indicators, feeds, audit)
     redelivery = RedeliveryActivities()
     slots = SlotActivities(client, settings)
     feed_sync = FeedSyncActivities(feeds, indicators)
@@ -135,7 +137,7 @@ def build_worker(
             feed_sync.finish_sync,
             feed_sync.record_failure,
             # Every response action: a plan or playbook step names one of these by its registered name.
-            *action_activities(actions, action_deps(settings, client, http, actions, indicators)),
+            *action_activities(actions, action_deps(settings, client, http, actions, indicators, audit)),
         ],
         max_concurrent_activities=100,
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
@@ -149,10 +151,11 @@ def action_deps(
     http: httpx.AsyncClient,
     actions: list[RunnableAction],
     indicators: IndicatorStore | None,
+    audit: AuditLog | None = None,
 ) -> ActionDeps:
     """What the actions' activities use: the connections and the guardrails every mutating call passes."""
     restoring = frozenset(action.spec.undo for action in actions if action.spec.undo)
-    guard = Guard(settings, client, AssetsFile(settings), indicators, restoring)
+    guard = Guard(settings, client, AssetsFile(settings), indicators, restoring, audit)
     return ActionDeps(settings, http, read_connections(settings), guard)
 
 
@@ -162,12 +165,13 @@ def incident_activities(
     actions: ActionCatalog,
     indicators: IndicatorStore | None = None,
     feeds: FeedsConfig | None = None,
+    audit: AuditLog | None = None,
 ) -> IncidentActivities:
     """Enrich, plan and publish, with the deployment's inventory, feeds and response policy."""
     feeds = feeds or read_feeds(settings)
     enricher = Enricher(indicators or IndicatorStore(settings.redis_url), feeds, AssetsFile(settings))
     connected = frozenset(c.type for c in read_connections(settings).connections)
-    return IncidentActivities(cache, enricher, Planner(settings, actions, read_policy(settings), connected))
+    return IncidentActivities(cache, enricher, Planner(settings, actions, read_policy(settings), connected), audit)
 
 
 async def _schedule_feeds(client: Client, settings: Settings, feeds: FeedsConfig, indicators: IndicatorStore) -> None:
@@ -209,6 +213,7 @@ async def run_service(
     await ensure_search_attributes(client, settings.temporal_namespace)
     cache = IncidentCache(settings.redis_url)
     indicators = IndicatorStore(settings.redis_url)
+    audit = AuditLog(settings.redis_url, anchor_file=settings.audit_anchor_file)
     if not await cache.ping():
         log.warning("Redis at REDIS_URL is not reachable; incident reads will go to Temporal until it is")
     stop = stop or asyncio.Event()
@@ -220,7 +225,7 @@ async def run_service(
     tasks: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0)) as http:
         worker = (
-            build_worker(client, settings, cache, http, actions, indicators=indicators, feeds=feeds)
+            build_worker(client, settings, cache, http, actions, indicators=indicators, feeds=feeds, audit=audit)
             if roles.worker
             else None
         )
@@ -244,6 +249,7 @@ async def run_service(
                 feeds,
                 sdk_metrics_url,
                 enricher=Enricher(indicators, feeds, AssetsFile(settings)),
+                audit=audit,
                 planner=Planner(
                     settings,
                     catalog,
@@ -279,6 +285,7 @@ async def run_service(
         await asyncio.gather(*tasks, return_exceptions=True)
         await cache.close()
         await indicators.close()
+        await audit.close()
         for task in done:
             if task is not stopper and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]

@@ -11,6 +11,7 @@ gateway network namespace:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +145,20 @@ async def test_the_kill_switch_holds_new_blocks_and_rolls_back_open_containments
             third = await svc.send_alert(beacon(2, FLOOD[2]))
             await svc.wait_for_incident(third, timeout=60)
             assert any(FLOOD[2] in str(rule["command"]["target"]) for rule in gateway.rules())
+    # Every decision and effect is in the audit log, in order, and the chain holds.
+    env = {"REDIS_URL": redis_server.url}
+    verified = await asyncio.to_thread(CliRunner().invoke, app, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0 and verified.output.startswith("audit chain verified: "), verified.output
+    exported = await asyncio.to_thread(CliRunner().invoke, app, ["audit", "export", "--since", "10m"], env=env)
+    entries = [json.loads(line) for line in exported.output.splitlines() if line.startswith("{")]
+    mine = [
+        (e["kind"], e["actor"])
+        for e in entries
+        if e["incident_id"] in (first, second, third) or e["kind"] == "autonomy"
+    ]
+    assert ("plan", "policy") in mine and ("effect", "autonomous") in mine  # the first block, on its own
+    assert ("guardrail", "autonomous") in mine  # the second block held: autonomy paused
+    assert ("autonomy", "dana") in mine and ("autonomy", "carol") in mine  # paused (twice), resumed
+    assert ("effect", "undo") in mine  # the rollback's undo: the rule deleted
+    held = next(e for e in entries if e["kind"] == "guardrail" and e["incident_id"] == second)
+    assert held["detail"]["outcome"] == "hold" and held["detail"]["rule"] == "paused"

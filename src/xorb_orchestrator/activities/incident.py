@@ -7,6 +7,7 @@ from redis.exceptions import RedisError
 from temporalio import activity
 
 from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.infrastructure.audit_log import AuditLog, AuditUnavailable
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
 from xorb_orchestrator.models.enrichment import Enrichment
@@ -21,10 +22,13 @@ _TRANSITION_COUNTERS = {
 
 
 class IncidentActivities:
-    def __init__(self, cache: IncidentCache, enricher: Enricher, planner: Planner) -> None:
+    def __init__(
+        self, cache: IncidentCache, enricher: Enricher, planner: Planner, audit: AuditLog | None = None
+    ) -> None:
         self._cache = cache
         self._enricher = enricher
         self._planner = planner
+        self._audit = audit
 
     @activity.defn(name="incident.enrich")
     async def enrich_incident(self, request: EnrichInput) -> Enrichment:
@@ -33,8 +37,23 @@ class IncidentActivities:
 
     @activity.defn(name="incident.plan")
     async def plan_incident(self, request: PlanInput) -> Plan:
-        """The response policy's decision and the plan it calls for (infrastructure/response_planning.py)."""
-        return await self._planner.plan(request)
+        """The response policy's decision and the plan it calls for (infrastructure/response_planning.py), audited."""
+        plan = await self._planner.plan(request)
+        if self._audit is not None:
+            decision = plan.decision
+            detail = {
+                "playbook": plan.playbook,
+                "rationale": plan.rationale[:4000],
+                "playbook_sha256": plan.playbook_sha256,
+                "rule": decision.rule if decision else None,
+                "autonomy": decision.autonomy.value if decision else None,
+                "targets": [t.value for t in decision.targets][:50] if decision else [],
+            }
+            try:
+                await self._audit.append("plan", "policy", request.incident_id, detail, request.incident_id)
+            except AuditUnavailable as exc:
+                raise RuntimeError(f"{exc}: the plan is made but not audited; trying again") from None
+        return plan
 
     @activity.defn(name="incident.publish")
     async def publish_incident(self, request: PublishInput) -> bool:

@@ -8,6 +8,7 @@ from fastapi import Request
 from temporalio.client import Client
 
 from xorb_orchestrator.config import Settings
+from xorb_orchestrator.infrastructure.audit_log import AuditLog
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore
 from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
@@ -28,6 +29,7 @@ class Services:
     sdk_metrics_url: str | None = None
     enricher: Enricher | None = None  # for `xorb plan explain`: the worker's enrichment and planning, run here
     planner: Planner | None = None
+    audit: AuditLog | None = None  # people's decisions (approvals, kill switch, releases) are appended here
 
 
 def services(request: Request) -> Services:

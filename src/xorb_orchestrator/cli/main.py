@@ -16,7 +16,9 @@ from xorb_orchestrator import __version__
 from xorb_orchestrator.cli.actions import actions_app
 from xorb_orchestrator.cli.actuator import actuator_app
 from xorb_orchestrator.cli.alerts import alerts_app
+from xorb_orchestrator.cli.audit import audit_app
 from xorb_orchestrator.cli.autonomy import autonomy_app
+from xorb_orchestrator.cli.codec_server import codec_server
 from xorb_orchestrator.cli.connection import fail, settings_or_fail
 from xorb_orchestrator.cli.connectors import connectors_app
 from xorb_orchestrator.cli.containments import containments_app
@@ -55,6 +57,8 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(actuator_app, name="actuator")
 app.add_typer(autonomy_app, name="autonomy")
 app.add_typer(containments_app, name="containments")
+app.command("codec-server")(codec_server)
+app.add_typer(audit_app, name="audit")
 
 EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from xorb_orchestrator.config.api_keys import ApiKeyEntry, ApiKeyError, merge_keys, parse_env_keys, parse_key_file
 from xorb_orchestrator.config.budgets import DEFAULT_BUDGETS, BudgetSpec, parse_budgets
+from xorb_orchestrator.config.payload_keys import parse_payload_keys
 from xorb_orchestrator.config.playbook_inputs import parse_auto_playbooks, parse_playbook_inputs
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -32,7 +33,10 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Every knob of the service. Field aliases are the exact environment variable names."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a bad secret-bearing value must not be echoed by pydantic's own message.
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # The original design's three, under exactly these names.
     temporal_host: str = Field("localhost:7233", alias="TEMPORAL_HOST")
@@ -47,6 +51,9 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = Field(None, alias="TEMPORAL_TLS_CA")
     temporal_api_key: str | None = Field(None, alias="TEMPORAL_API_KEY", repr=False)
     temporal_connect_timeout: float = Field(10.0, gt=0, alias="TEMPORAL_CONNECT_TIMEOUT")
+    # AES keys for the payload codec ("id:base64key,..."; the first encrypts, all decrypt): Temporal's history holds
+    # ciphertext only. Empty: payloads are stored in clear. See docs/security.md.
+    payload_keys: str = Field("", alias="XORB_PAYLOAD_KEYS", repr=False)
 
     redis_url: str = Field("redis://localhost:6379/0", alias="REDIS_URL")
 
@@ -106,6 +113,8 @@ class Settings(BaseSettings):
     ti_feeds_file: Path | None = Field(None, alias="XORB_TI_FEEDS_FILE")
     # The connections to security tools, credentials by reference (connectors/).
     connectors_file: Path | None = Field(None, alias="XORB_CONNECTORS_FILE")
+    # The audit log's anchor file (docs/audit.md): every 100th entry's hash is appended here; none: no anchors.
+    audit_anchor_file: Path | None = Field(None, alias="XORB_AUDIT_ANCHOR_FILE")
     # Guardrails (docs/guardrails.md): the blast-radius budgets, and who decides an effect a guardrail holds
     # (over budget, kill switch on, one-way without a person's approval), by when, before it is denied.
     budgets: str = Field(DEFAULT_BUDGETS, alias="XORB_BUDGETS")
@@ -182,6 +191,12 @@ class Settings(BaseSettings):
     @classmethod
     def _playbook_inputs(cls, value: str) -> str:
         parse_playbook_inputs(value)
+        return value
+
+    @field_validator("payload_keys")
+    @classmethod
+    def _payload_keys(cls, value: str) -> str:
+        parse_payload_keys(value)
         return value
 
     @field_validator("budgets")

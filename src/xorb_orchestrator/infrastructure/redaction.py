@@ -129,6 +129,7 @@ def settings_secrets(settings: Settings) -> list[str]:
     for url in (settings.redis_url, settings.client_api_url):
         secrets += url_credentials(url)
     secrets += [key for key in (settings.temporal_api_key, settings.client_api_key) if key]
+    secrets += [part.split(":", 1)[1] for part in settings.payload_keys.split(",") if ":" in part]  # key material
     try:
         secrets += [entry.secret for entry in settings.load_api_key_entries()]
     except SettingsError:

@@ -1,14 +1,16 @@
-"""Connecting to Temporal (plain, mTLS or API key) with the pydantic data converter."""
+"""Connecting to Temporal (plain, mTLS or API key) with the pydantic data converter (and the payload codec)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -20,6 +22,8 @@ from temporalio.runtime import (
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from xorb_orchestrator.config import Settings
+from xorb_orchestrator.config.payload_keys import parse_payload_keys
+from xorb_orchestrator.infrastructure.codec import EncryptionCodec
 from xorb_orchestrator.models.search_attributes import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
@@ -81,6 +85,19 @@ def sdk_runtime(metrics_bind: str = "127.0.0.1:0") -> tuple[Runtime, str | None]
     return _runtime, _sdk_metrics_url
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic values; with XORB_PAYLOAD_KEYS, every payload encrypted, and failures' messages and stack traces
+    moved into an encrypted payload too (they can quote alert content: an exception names a bad value)."""
+    keys = parse_payload_keys(settings.payload_keys)
+    if not keys:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """Connect, trying again until TEMPORAL_CONNECT_TIMEOUT has passed (a worker started while Temporal restarts
     waits for it instead of exiting); else raise TemporalUnavailable with one line naming TEMPORAL_HOST."""
@@ -95,7 +112,7 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
                     namespace=settings.temporal_namespace,
                     tls=_tls(settings),
                     api_key=settings.temporal_api_key,
-                    data_converter=pydantic_data_converter,
+                    data_converter=data_converter(settings),
                     runtime=runtime or sdk_runtime()[0],
                 ),
                 timeout=max(0.1, deadline - loop.time()),

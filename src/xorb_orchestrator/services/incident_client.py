@@ -122,7 +122,11 @@ async def _close_reason(client: Client, incident_id: str) -> str | None:
     )
     async for event in events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-            return event.workflow_execution_failed_event_attributes.failure.message or None
+            # Through the converter: with XORB_PAYLOAD_KEYS the message is encrypted (encoded attributes).
+            failure = await client.data_converter.decode_failure(
+                event.workflow_execution_failed_event_attributes.failure
+            )
+            return str(failure) or None
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             return event.workflow_execution_terminated_event_attributes.reason or None
     return None

@@ -65,6 +65,8 @@ def _builder(kind: ConnectorType, action: ConnectorAction[Any]) -> Any:
             details = dict(outcome.details)
             if outcome.receipt is not None:
                 details["receipt"] = outcome.receipt.model_dump(mode="json")
+                if deps.guard is not None:
+                    await deps.guard.record_effect(spec, details["receipt"], request)
             return ActionResult(outcome="completed", attempt=info.attempt, details=details)
 
         return run

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.infrastructure.audit_log import AuditLog, AuditUnavailable
 from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore, IndicatorStoreError
 from xorb_orchestrator.infrastructure.intel_files import AssetsFile
 from xorb_orchestrator.models.guardrails import (
@@ -59,12 +60,14 @@ class Guard:
         assets: AssetsFile | None = None,
         indicators: IndicatorStore | None = None,
         restoring: frozenset[str] = frozenset(),
+        audit: AuditLog | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._assets = assets or AssetsFile(settings)
         self._indicators = indicators
         self._restoring = restoring  # actions that are another's undo
+        self._audit = audit
         self._budgets = budgets_of(settings.budget_specs)
         self._claims: asyncio.Semaphore | None = None  # made on first use, in the worker's event loop
 
@@ -78,6 +81,7 @@ class Guard:
             refusal = refusal or known_good_refusal(spec.target_kind, target, await self._known_good(spec, target))
             if refusal is not None:
                 metrics.GUARDRAIL_VERDICTS.labels("refuse", refusal.rule or "").inc()
+                await self.record(refusal, spec, target, request)
                 raise ApplicationError(
                     f"guardrail: {refusal.reason}; never acted on", refusal.model_dump(mode="json"),
                     type="GuardrailRefused", non_retryable=True,
@@ -86,13 +90,13 @@ class Guard:
         # A one-way containment (sessions revoked): nothing takes it back. A ticket or case is one-way too, but
         # contains nothing: it is not held.
         if spec.one_way and spec.effect and not people:
-            return self._hold(
-                GuardrailVerdict(
-                    outcome="hold",
-                    rule=GuardrailRule.ONE_WAY,
-                    reason=f"{spec.name} is one-way (nothing can take it back): a person approves it",
-                )
+            one_way = GuardrailVerdict(
+                outcome="hold",
+                rule=GuardrailRule.ONE_WAY,
+                reason=f"{spec.name} is one-way (nothing can take it back): a person approves it",
             )
+            await self.record(one_way, spec, target, request)
+            return self._hold(one_way)
         if self._client is None:
             return ALLOW
         claim = EffectClaim(
@@ -108,7 +112,30 @@ class Guard:
         verdict = await self._claim(claim)
         if verdict.budget is not None:
             metrics.BUDGET_USED.labels(verdict.budget.budget.label()).set(verdict.budget.used)
+        if spec.effect or verdict.outcome != "allow":  # every containment's verdict, and every hold
+            await self.record(verdict, spec, target, request)
         return self._hold(verdict) if verdict.outcome == "hold" else verdict
+
+    async def record(self, verdict: GuardrailVerdict, spec: ActionSpec[Any], target: str, request: ActionInput) -> None:
+        """Append the verdict to the audit log; without the log nothing is acted on (the step tries again)."""
+        if self._audit is None:
+            return
+        detail = {"action": spec.name, "target": target[:300], **verdict.model_dump(mode="json", exclude_none=True)}
+        try:
+            await self._audit.append("guardrail", _actor(request), request.step.id, detail, request.incident_id)
+        except AuditUnavailable as exc:
+            raise ApplicationError(f"{exc}; not acted on", type="GuardrailsUnavailable") from None
+
+    async def record_effect(self, spec: ActionSpec[Any], receipt: dict[str, Any], request: ActionInput) -> None:
+        """Append what was done (its receipt). Unwritten, the step fails and runs again: the repeat finds the
+        effect in place and is audited then."""
+        if self._audit is None:
+            return
+        detail = {"action": spec.name, "receipt": receipt}
+        try:
+            await self._audit.append("effect", _actor(request), request.step.id, detail, request.incident_id)
+        except AuditUnavailable as exc:
+            raise ApplicationError(f"{exc}: the effect is made but not yet audited", type="AuditUnavailable") from None
 
     def _hold(self, verdict: GuardrailVerdict) -> GuardrailVerdict:
         metrics.GUARDRAIL_VERDICTS.labels("hold", verdict.rule or "").inc()
@@ -177,3 +204,8 @@ async def held(
         return None
     details = {"guardrail": verdict.model_dump(mode="json")}
     return ActionResult(outcome="held", reason=verdict.reason, attempt=activity.info().attempt, details=details)
+
+
+def _actor(request: ActionInput) -> str:
+    """Who the effect is on behalf of: the people who approved this call, else the orchestrator on its own."""
+    return ", ".join(request.approved_by) or ("undo" if request.undo else "autonomous")

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from xorb_orchestrator.api.audit_trail import record
 from xorb_orchestrator.api.auth import require_api_key
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
@@ -128,7 +129,11 @@ async def decide(
         raise _unavailable(exc) from None
     identity = "api_key" if person is not None else "header"
     metrics.APPROVAL_DECISIONS.labels("approve" if body.approve else "deny", identity).inc()
+    detail = {"step": receipt.step_id, "iteration": receipt.iteration, "approve": body.approve, "roles": held,
+              "comment": body.comment[:2000], "outcome": receipt.outcome, "workflow_id": workflow_id}  # fmt: skip
+    audited = await record(svc, "approval", name, f"{workflow_id}/{receipt.step_id}", detail, incident_id)
     return {
+        "audited": audited,
         "incident_id": incident_id,
         "workflow_id": workflow_id,
         "step_id": receipt.step_id,

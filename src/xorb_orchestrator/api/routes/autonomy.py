@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
+from xorb_orchestrator.api.audit_trail import record
 from xorb_orchestrator.api.auth import require_api_key
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
@@ -73,7 +74,9 @@ async def pause(
         )
     except TemporalUnavailable as exc:
         raise _unavailable(exc) from None
-    return {"autonomy": state.model_dump(mode="json"), "released": released}
+    detail = {"paused": True, "reason": body.reason, "rollback": body.rollback, "released": released[:1000]}
+    audited = await record(svc, "autonomy", name, "pause", detail)
+    return {"autonomy": state.model_dump(mode="json"), "released": released, "audited": audited}
 
 
 @router.post(
@@ -96,4 +99,5 @@ async def resume(
         state = await autonomy.resume(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
     except TemporalUnavailable as exc:
         raise _unavailable(exc) from None
-    return {"autonomy": state.model_dump(mode="json")}
+    audited = await record(svc, "autonomy", name, "resume", {"paused": False, "reason": body.reason})
+    return {"autonomy": state.model_dump(mode="json"), "audited": audited}

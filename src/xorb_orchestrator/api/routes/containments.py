@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from xorb_orchestrator.api.audit_trail import record
 from xorb_orchestrator.api.auth import require_api_key
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
@@ -90,6 +91,7 @@ async def release(
     name, _ = decider(person, approver, roles, svc.settings.approver_headers)
     try:
         summary = await containments.release(svc.client, workflow_id, ReleaseRequest(by=name, reason=body.reason))
+        await record(svc, "release", name, workflow_id, {"reason": body.reason}, summary.incident_id)
     except containments.NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     except containments.NotActive as exc:
@@ -116,6 +118,8 @@ async def extend(
     request = ExtendRequest(by=name, until=body.new_end(), reason=body.reason)
     try:
         summary = await containments.extend(svc.client, workflow_id, request)
+        detail = {"until": request.until.isoformat(), "reason": body.reason}
+        await record(svc, "extend", name, workflow_id, detail, summary.incident_id)
     except containments.NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     except containments.NotActive as exc:
