@@ -24,6 +24,7 @@ from xorb_orchestrator.activities.actions.guard import Guard
 from xorb_orchestrator.connectors.connections import Auth, Connection, Connections
 from xorb_orchestrator.connectors.openc2 import DENY, NetArgs
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
+from xorb_orchestrator.infrastructure.audit_log import AuditLog
 from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore
 from xorb_orchestrator.models.plan import PlannedStep
 from xorb_orchestrator.models.playbook_run import ApprovalDecision, RunStatus
@@ -125,7 +126,8 @@ async def test_a_known_good_address_is_refused_inside_the_activity(redis_server:
     good = SourceVerdict(source="partners", kind=IndicatorKind.IPV4, value="192.0.2.44", score=0, known_good=True,
                          last_seen=seen)  # fmt: skip
     await store.apply_page("partners", [good], sync_id="s1")
-    guard = Guard(make_settings("127.0.0.1:7233", redis_server.url), client=None, indicators=store)
+    audit = AuditLog(redis_server.url, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+    guard = Guard(make_settings("127.0.0.1:7233", redis_server.url), client=None, indicators=store, audit=audit)
     request = ActionInput(
         incident_id="incident-kg",
         step=PlannedStep(id="playbook-incident-kg-1/block", action="openc2.deny", args={"address": "192.0.2.44"}),
@@ -134,7 +136,13 @@ async def test_a_known_good_address_is_refused_inside_the_activity(redis_server:
     try:
         with pytest.raises(ApplicationError) as refused:
             await ActivityEnvironment().run(guard.check, DENY, NetArgs(address="192.0.2.44"), request)
+        # The refusal is in the audit log, with its rule and reason, and the chain holds.
+        [entry] = [e async for e in audit.entries()]
+        assert (await audit.verify()).ok
     finally:
         await store.close()
+        await audit.close()
     assert refused.value.type == "GuardrailRefused" and refused.value.non_retryable
     assert "ip 192.0.2.44/32 is known good (partners)" in refused.value.message
+    assert (entry.kind, entry.actor, entry.incident_id) == ("guardrail", "autonomous", "incident-kg")
+    assert entry.detail["outcome"] == "refuse" and entry.detail["rule"] == "known_good"

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from xorb_orchestrator.config import SettingsError, load_settings
+from xorb_orchestrator.config import SettingsError, budgets, load_settings
 from xorb_orchestrator.config.budgets import parse_budgets
 from xorb_orchestrator.models.guardrails import EffectClaim, EffectKind, TargetKind
+from xorb_orchestrator.playbook import effects
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionSpec
 from xorb_orchestrator.policy.assets import Asset, AssetInventory, parse_network
 from xorb_orchestrator.policy.budgets import BudgetLedger, budgets_of
@@ -90,6 +91,11 @@ def test_targets_that_are_or_reach_protected_assets_are_refused() -> None:
     refused = known_good_refusal("ip", "192.0.2.1", ["partners", "cdn"])
     assert refused is not None and refused.reason == "ip 192.0.2.1 is known good (cdn, partners)"
     assert known_good_refusal("ip", "192.0.2.1", []) is None
+
+
+def test_the_kinds_are_the_same_everywhere() -> None:
+    assert set(budgets.EFFECT_KINDS) == set(effects.EFFECT_KINDS) == {kind.value for kind in EffectKind}
+    assert set(budgets.TARGET_KINDS) == set(effects.TARGET_KINDS) == {kind.value for kind in TargetKind}
 
 
 def test_containment_actions_declare_their_effect_and_target() -> None:

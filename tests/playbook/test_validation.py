@@ -73,7 +73,7 @@ EXPECTED = {
     "default-type.yaml": "field 'inputs.duration.default': expected integer, got string",
     "duplicate-key.yaml": "invalid YAML: line 8: duplicate key 'args'",
     "unknown-action.json": "step 'notify' field 'action': unknown action 'notify.slack' "
-    "(known: data.merge, data.set, http.request, notify.webhook)",
+    "(known: data.merge, data.set, http.request, notify.approval, notify.webhook)",
     "unknown-playbook.json": "step 'contain' field 'playbook': unknown playbook 'contain-hots' (known: none)",
 }
 
@@ -392,9 +392,9 @@ def test_action_names_come_from_the_registry_passed_in() -> None:
     steps = "  - id: a\n    action: edr.isolate\n    compensate: {action: edr.release}\n"
     assert problems(steps) == [
         "step 'a' field 'action': unknown action 'edr.isolate' (known: data.merge, data.set, http.request, "
-        "notify.webhook)",
+        "notify.approval, notify.webhook)",
         "step 'a' field 'compensate.action': unknown action 'edr.release' (known: data.merge, data.set, "
-        "http.request, notify.webhook)",
+        "http.request, notify.approval, notify.webhook)",
     ]
     registry = {**BUILTIN_ACTIONS.flags(), "edr.isolate": True, "edr.release": True}
     assert problems(steps, actions=registry) == []

@@ -7,7 +7,7 @@ from redis.exceptions import RedisError
 from temporalio import activity
 
 from xorb_orchestrator.infrastructure import metrics
-from xorb_orchestrator.infrastructure.audit_log import AuditLog, AuditUnavailable
+from xorb_orchestrator.infrastructure.audit_log import AuditLog, append_or_report
 from xorb_orchestrator.infrastructure.cache import IncidentCache
 from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
 from xorb_orchestrator.models.enrichment import Enrichment
@@ -39,8 +39,8 @@ class IncidentActivities:
     async def plan_incident(self, request: PlanInput) -> Plan:
         """The response policy's decision and the plan it calls for (infrastructure/response_planning.py), audited."""
         plan = await self._planner.plan(request)
+        decision = plan.decision
         if self._audit is not None:
-            decision = plan.decision
             detail = {
                 "playbook": plan.playbook,
                 "rationale": plan.rationale[:4000],
@@ -49,10 +49,7 @@ class IncidentActivities:
                 "autonomy": decision.autonomy.value if decision else None,
                 "targets": [t.value for t in decision.targets][:50] if decision else [],
             }
-            try:
-                await self._audit.append("plan", "policy", request.incident_id, detail, request.incident_id)
-            except AuditUnavailable as exc:
-                raise RuntimeError(f"{exc}: the plan is made but not audited; trying again") from None
+            await append_or_report(self._audit, "plan", "policy", request.incident_id, detail, request.incident_id)
         return plan
 
     @activity.defn(name="incident.publish")

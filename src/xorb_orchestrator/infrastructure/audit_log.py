@@ -40,6 +40,7 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 from redis.exceptions import RedisError, WatchError
 
+from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.models.audit import GENESIS, AuditEntry, AuditHead, AuditVerification
 
 log = logging.getLogger(__name__)
@@ -356,5 +357,22 @@ def _is_time(text: str) -> bool:
     try:
         datetime.fromisoformat(text)
     except ValueError:
+        return False
+    return True
+
+
+async def append_or_report(
+    audit: AuditLog | None, kind: str, actor: str, subject: str, detail: dict[str, Any], incident_id: str | None
+) -> bool:
+    """Append, or when the log cannot be written right now (Redis down) say so loudly — an ERROR line naming what
+    was not recorded, and xorb_audit_write_failures — and carry on: an outage of the audit's store must not stop
+    the response (the same decision is in Temporal's history). Whether it was appended (True without a log)."""
+    if audit is None:
+        return True
+    try:
+        await audit.append(kind, actor, subject, detail, incident_id)
+    except AuditUnavailable as exc:
+        metrics.AUDIT_WRITE_FAILURES.labels(kind).inc()
+        log.error("audit log unavailable, %s by %s on %s NOT recorded: %s", kind, actor, subject, exc)
         return False
     return True

@@ -70,3 +70,6 @@ BUDGET_USED = Gauge(
     "Effects counted in a budget's window at the last claim against it (deployment-wide)",
     ["budget"],
 )
+AUDIT_WRITE_FAILURES = Counter(
+    "xorb_audit_write_failures", "Audit entries that could not be appended (Redis unreachable), by kind", ["kind"]
+)

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from xorb_orchestrator.config.budgets import EFFECT_KINDS, TARGET_KINDS
+from xorb_orchestrator.playbook.effects import EFFECT_KINDS, TARGET_KINDS
 
 # Same rule as a playbook's `action` field (models/playbook/policies.py), kept here to avoid an import cycle.
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -19,7 +19,10 @@ def parse_duration(value: Any) -> timedelta:
         duration = value
     elif isinstance(value, str) and value.strip() and re.match(_PATTERN, value.strip()):
         seconds = sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(value.strip()))
-        duration = timedelta(seconds=seconds)
+        try:
+            duration = timedelta(seconds=seconds)
+        except OverflowError:
+            raise ValueError(f"expected a duration of at most {timedelta.max.days} days, got {value!r}") from None
     else:
         raise ValueError(f"expected a duration such as 30s, 5m, 2h or 1d, got {value!r}")
     if duration <= timedelta(0):

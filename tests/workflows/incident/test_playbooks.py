@@ -18,6 +18,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
 from typer.testing import CliRunner
 
+from tests.support.playbook_runs import NOTICE_STARTS
 from tests.support.stack import API_KEY, RedisServer
 from tests.support.tool_servers import ToolServer, ToolStack, tool_stack
 from xorb_orchestrator.cli.incidents import incidents_app
@@ -181,7 +182,9 @@ def step_ids(view: dict[str, Any]) -> list[tuple[str, int | None, str]]:
 
 
 def texts(stack: ToolStack, incident_id: str) -> list[str]:
-    return [str(item["body"]["text"]) for item in stack.sink.received if incident_id in str(item["body"])]
+    """What the playbooks said about the incident (the engine's approval notices left out)."""
+    said = [str(item["body"]["text"]) for item in stack.sink.received if incident_id in str(item["body"])]
+    return [text for text in said if not text.startswith(NOTICE_STARTS)]
 
 
 def containment_calls(stack: ToolStack, hosts: set[str]) -> list[tuple[str, str]]:

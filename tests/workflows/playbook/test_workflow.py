@@ -98,7 +98,7 @@ async def test_every_step_kind_runs_end_to_end(runner: Runner, webhook_sink: Web
     )
     state = await state_when(handle, lambda s: bool(s.pending_approvals))
     assert state.pending_approvals[0].message == "Block 203.0.113.7? score 91"
-    assert webhook_sink.bodies() == []  # nothing disruptive before the approval
+    assert texts(webhook_sink) == []  # nothing disruptive before the approval (only its notice)
     request = state.pending_approvals[0]
     decision = ApprovalDecision(incident_id=request.incident_id, step_id="approve-block", approver="alice")
     receipt = await handle.execute_update(PlaybookWorkflow.approve, decision)

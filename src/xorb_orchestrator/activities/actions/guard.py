@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure import metrics
-from xorb_orchestrator.infrastructure.audit_log import AuditLog, AuditUnavailable
+from xorb_orchestrator.infrastructure.audit_log import AuditLog, append_or_report
 from xorb_orchestrator.infrastructure.indicator_store import IndicatorStore, IndicatorStoreError
 from xorb_orchestrator.infrastructure.intel_files import AssetsFile
 from xorb_orchestrator.models.guardrails import (
@@ -117,25 +117,14 @@ class Guard:
         return self._hold(verdict) if verdict.outcome == "hold" else verdict
 
     async def record(self, verdict: GuardrailVerdict, spec: ActionSpec[Any], target: str, request: ActionInput) -> None:
-        """Append the verdict to the audit log; without the log nothing is acted on (the step tries again)."""
-        if self._audit is None:
-            return
+        """Append the verdict to the audit log (best effort: see append_or_report)."""
         detail = {"action": spec.name, "target": target[:300], **verdict.model_dump(mode="json", exclude_none=True)}
-        try:
-            await self._audit.append("guardrail", _actor(request), request.step.id, detail, request.incident_id)
-        except AuditUnavailable as exc:
-            raise ApplicationError(f"{exc}; not acted on", type="GuardrailsUnavailable") from None
+        await append_or_report(self._audit, "guardrail", _actor(request), request.step.id, detail, request.incident_id)
 
     async def record_effect(self, spec: ActionSpec[Any], receipt: dict[str, Any], request: ActionInput) -> None:
-        """Append what was done (its receipt). Unwritten, the step fails and runs again: the repeat finds the
-        effect in place and is audited then."""
-        if self._audit is None:
-            return
+        """Append what was done, with its receipt (best effort: see append_or_report)."""
         detail = {"action": spec.name, "receipt": receipt}
-        try:
-            await self._audit.append("effect", _actor(request), request.step.id, detail, request.incident_id)
-        except AuditUnavailable as exc:
-            raise ApplicationError(f"{exc}: the effect is made but not yet audited", type="AuditUnavailable") from None
+        await append_or_report(self._audit, "effect", _actor(request), request.step.id, detail, request.incident_id)
 
     def _hold(self, verdict: GuardrailVerdict) -> GuardrailVerdict:
         metrics.GUARDRAIL_VERDICTS.labels("hold", verdict.rule or "").inc()

@@ -17,8 +17,8 @@ from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.config.api_keys import Person
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
-from xorb_orchestrator.models.containment import ExtendRequest, ReleaseRequest
-from xorb_orchestrator.playbook import Duration
+from xorb_orchestrator.models.containment import MAX_EXTENSION, ExtendRequest, ReleaseRequest
+from xorb_orchestrator.playbook import Duration, format_duration
 from xorb_orchestrator.services import containments
 
 router = APIRouter()
@@ -41,6 +41,8 @@ class ExtendBody(BaseModel):
     def _one(self) -> ExtendBody:
         if (self.duration is None) == (self.until is None):
             raise ValueError("give duration or until (one of them)")
+        if self.duration is not None and self.duration > MAX_EXTENSION:
+            raise ValueError(f"duration: at most {format_duration(MAX_EXTENSION)} from now")
         return self
 
     def new_end(self) -> datetime:
