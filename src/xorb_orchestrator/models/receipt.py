@@ -38,3 +38,8 @@ class Receipt(BaseModel):
     verified: Verification | None = None
     undo: UndoCall | None = None
     repeated: bool = Field(False, description="the effect was already in place: found, not made again")
+    preexisting: bool = Field(
+        False,
+        description="found in place on the step's first attempt: someone else's, so its undo is not ours to run "
+        "(releasing restores the state before: a host isolated by another team stays isolated)",
+    )

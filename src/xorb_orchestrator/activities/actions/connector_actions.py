@@ -30,6 +30,7 @@ from xorb_orchestrator.connectors.base import (
     ConnectorType,
     connection_for,
 )
+from xorb_orchestrator.models.receipt import Receipt
 from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult
 
 # A tool's "come back in N s" bounds: a bogus header can neither hammer the tool nor stall a step for hours.
@@ -64,7 +65,7 @@ def _builder(kind: ConnectorType, action: ConnectorAction[Any]) -> Any:
                     raise _error(exc) from None
             details = dict(outcome.details)
             if outcome.receipt is not None:
-                details["receipt"] = outcome.receipt.model_dump(mode="json")
+                details["receipt"] = _owned(outcome.receipt, info.attempt).model_dump(mode="json")
                 if deps.guard is not None:
                     await deps.guard.record_effect(spec, details["receipt"], request)
             return ActionResult(outcome="completed", attempt=info.attempt, details=details)
@@ -88,3 +89,12 @@ def _error(exc: ConnectorError) -> ApplicationError:
     return action_error(
         message, error_type="ActionUnavailable", retryable=True, next_retry_delay=timedelta(seconds=seconds)
     )
+
+
+def _owned(receipt: Receipt, attempt: int) -> Receipt:
+    """A reversible effect found in place on the first attempt was there before this step (no earlier attempt of
+    ours can have made it): it is not ours to undo. On a later attempt it may be our own earlier call's, so the undo
+    stays (the cautious side would leave a block in place; this side could lift another's, only on a retry)."""
+    if receipt.repeated and attempt == 1 and receipt.undo is not None:
+        return receipt.model_copy(update={"preexisting": True, "undo": None})
+    return receipt

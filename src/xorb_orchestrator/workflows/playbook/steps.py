@@ -224,7 +224,7 @@ class StepRunner:
         shown = withheld_bodies(state.result) if self.request.dry_run else state.result
         record.status, record.result, record.ended_at = state.status, shown, workflow.now()
         record.error = state.error or record.error
-        if state.status is StepStatus.COMPLETED and step.compensate is not None:
+        if state.status is StepStatus.COMPLETED and step.compensate is not None and not _preexisting(state):
             undo = step.compensate
             try:
                 args = render_action_args(undo.args, self.context(scope))
@@ -547,3 +547,9 @@ def _refusal(pending: PendingApproval) -> StepStatus:
 def _cancel_requested() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _preexisting(state: StepState) -> bool:
+    """The step found its effect already in place, someone else's (Receipt.preexisting): nothing of ours to undo."""
+    receipt = state.result.get("receipt") if state.result else None
+    return isinstance(receipt, dict) and receipt.get("preexisting") is True
