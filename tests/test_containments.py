@@ -75,7 +75,7 @@ async def test_a_containment_is_listed_extended_and_released_by_a_person(
             new_end = datetime.fromisoformat(extended.strip().rsplit("until ", 1)[1])
             assert timedelta(days=2) - timedelta(minutes=1) < new_end - datetime.now(UTC) <= timedelta(days=2)
             too_far = await xorb(svc, "containments", "extend", workflow_id, "--for", "40d", "--as", "dana", ok=False)
-            assert "more than 30d away" in too_far
+            assert "duration: at most 30d from now" in too_far
 
             released = await xorb(svc, "containments", "release", workflow_id, "-m", "false positive", "--as", "dana")
             assert f"{workflow_id}  released  at" in released and "by dana" in released
@@ -102,3 +102,9 @@ async def test_a_containment_is_listed_extended_and_released_by_a_person(
             assert shown["status"] == "failed_undo", (failed, shown)
             told = [b["text"] for b in webhook_sink.bodies() if "could NOT be undone" in b.get("text", "")]
             assert len(told) == 1 and second in told[0]
+            scraped = (await svc.http.get("/metrics")).text
+    ended = {line.split("{", 1)[1].split("}")[0]: float(line.rsplit(" ", 1)[1])
+             for line in scraped.splitlines() if line.startswith("xorb_containments_ended_total{")}  # fmt: skip
+    assert ended['ended_by="release",outcome="released"'] >= 1
+    assert ended['ended_by="release",outcome="failed_undo"'] >= 1
+    assert "xorb_containments_open " in scraped

@@ -22,6 +22,7 @@ from xorb_orchestrator.activities.actions.catalog import action_activities, buil
 from xorb_orchestrator.activities.actions.connector_actions import connector_actions
 from xorb_orchestrator.activities.actions.guard import Guard
 from xorb_orchestrator.activities.actions.support import ActionDeps, RunnableAction
+from xorb_orchestrator.activities.containment import ContainmentActivities
 from xorb_orchestrator.activities.incident import IncidentActivities
 from xorb_orchestrator.activities.intel.feed_sync import FeedSyncActivities
 from xorb_orchestrator.activities.redelivery import RedeliveryActivities
@@ -119,6 +120,7 @@ def build_worker(
     incident = incident_activities(settings, cache, action_catalog(actions), indicators, feeds, audit)
     redelivery = RedeliveryActivities()
     slots = SlotActivities(client, settings)
+    containment = ContainmentActivities()
     feed_sync = FeedSyncActivities(feeds, indicators)
     return Worker(
         client,
@@ -132,6 +134,7 @@ def build_worker(
             redelivery.recall_deliveries,
             slots.request_slot,
             slots.find_closed,
+            containment.ended,
             feed_sync.begin_sync,
             feed_sync.sync_page,
             feed_sync.finish_sync,

@@ -74,5 +74,8 @@ def error_text(data: Any) -> str:
     if isinstance(data, dict):
         message = str(data.get("message") or data.get("error") or data)
         extra = [str(e) for e in data.get("errors", [])[1:]] if isinstance(data.get("errors"), list) else []
+        # An invalid request names each bad field: say what is wrong with it, not only which.
+        fields = data.get("fields") if isinstance(data.get("fields"), list) else []
+        extra += [f"{f.get('field')}: {f.get('message')}" for f in fields if isinstance(f, dict) and f.get("message")]
         return "\n".join([message, *extra])
     return str(data)

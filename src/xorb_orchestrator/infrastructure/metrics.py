@@ -73,3 +73,14 @@ BUDGET_USED = Gauge(
 AUDIT_WRITE_FAILURES = Counter(
     "xorb_audit_write_failures", "Audit entries that could not be appended (Redis unreachable), by kind", ["kind"]
 )
+CONTAINMENTS_OPEN = Gauge("xorb_containments_open", "Containments in place now, deployment-wide (at the last scrape)")
+CONTAINMENTS_ENDED = Counter(
+    "xorb_containments_ended",
+    "Containments that ended, by how (expiry, release) and outcome (released, failed_undo: the effect may remain)",
+    ["ended_by", "outcome"],
+)
+CONTAINMENT_UNDO_LATENESS = Histogram(
+    "xorb_containment_undo_lateness_seconds",
+    "From a containment's end to its undo done (expiry only): how late the durable timer and the undo were",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
+)

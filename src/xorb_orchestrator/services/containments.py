@@ -42,6 +42,15 @@ async def list_containments(client: Client, settings: Settings, *, open_only: bo
     return active + ended
 
 
+async def count_open(client: Client, settings: Settings) -> int:
+    """How many containments are in place now (for the metrics)."""
+    query = (
+        f"WorkflowType = '{CONTAINMENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
+        f"AND TaskQueue = '{_quoted(settings.temporal_task_queue)}'"
+    )
+    return (await client.count_workflows(query)).count
+
+
 async def get(client: Client, workflow_id: str) -> ContainmentSummary:
     _check_id(workflow_id)
     try:

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from xorb_orchestrator.activities.containment import ContainmentActivities
     from xorb_orchestrator.models.containment import (
         MAX_EXTENSION,
         ContainmentSummary,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.workflows import patches
     from xorb_orchestrator.workflows.playbook.actions import call_action, temporal_retry
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger, shielded
+    from xorb_orchestrator.workflows.policies import BOOKKEEPING_RETRY, BOOKKEEPING_TIMEOUT
     from xorb_orchestrator.workflows.waiting import wait_until
 
 
@@ -98,13 +100,21 @@ class ContainmentWorkflow:
         summary.released_at = workflow.now()
         summary.released_by = self._release.by if self._release else "expiry"
         failed = [u for u in ledger.done if u.status == "failed"]
-        if not failed:
-            summary.status = "released"
-        elif workflow.patched(patches.FAILED_UNDO_NOTICE.id):
-            summary.status = "failed_undo"
+        if not workflow.patched(patches.FAILED_UNDO_NOTICE.id):
+            summary.status = "failed" if failed else "released"
+            return summary
+        summary.status = "failed_undo" if failed else "released"
+        if failed:
             await self._tell_failed(request, failed)
-        else:
-            summary.status = "failed"
+        try:
+            await workflow.execute_activity_method(
+                ContainmentActivities.ended,
+                summary,
+                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+                retry_policy=BOOKKEEPING_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("containment %s ended; its metrics could not be counted", summary.workflow_id)
         return summary
 
     async def _tell_failed(self, request: ContainmentInput, failed: list[UndoRecord]) -> None:

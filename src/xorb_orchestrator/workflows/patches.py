@@ -68,7 +68,8 @@ FAILED_UNDO_NOTICE = Patch(
     # Containments last the policy's duration (a day by default, at most the indicators' validity, extended by
     # hand at most 30 days at a time): retire after two months.
     retire_after=date(2027, 2, 6),
-    why="a containment whose undo failed ends `failed_undo` and tells the SOC channel (notify.webhook)",
+    why="a containment whose undo failed ends `failed_undo` and tells the SOC channel (notify.webhook); every "
+    "containment's end is counted (containment.ended)",
 )
 
 APPROVAL_NOTICES = Patch(

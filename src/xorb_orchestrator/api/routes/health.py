@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Literal
 
 from fastapi import APIRouter, Depends
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.infrastructure import metrics
+from xorb_orchestrator.services.containments import count_open
 from xorb_orchestrator.services.incident_client import query_slots
 
 router = APIRouter()
@@ -68,5 +70,8 @@ async def prometheus_metrics(svc: Services = Depends(services)) -> Response:
             metrics.INCIDENTS_HOLDING.set(len(slots.holders))
     except Exception:  # the coordinator's numbers are one gauge; the rest of the scrape still matters
         pass
+    with contextlib.suppress(Exception):  # likewise the containments in place
+        open_now = await asyncio.wait_for(count_open(svc.client, svc.settings), timeout=2)
+        metrics.CONTAINMENTS_OPEN.set(open_now)
     body, content_type = await asyncio.to_thread(metrics.render_metrics, svc.sdk_metrics_url)
     return Response(body, media_type=content_type)
