@@ -145,6 +145,10 @@ def build_worker(
         max_concurrent_activities=100,
         # On SIGTERM, let in-flight actions finish briefly before they are cancelled (and retried elsewhere).
         graceful_shutdown_timeout=timedelta(seconds=5),
+        # A workflow task waits this long on the sticky queue of the worker that ran it last before any worker
+        # may take it (replaying its history). The SDK's 10 s stalls every workflow a dead worker held — the
+        # deployment's GuardrailsWorkflow too, so every claim — for 10 s; a live worker answers in milliseconds.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=4),
     )
 
 

@@ -152,7 +152,7 @@ async def test_a_worker_killed_during_the_block_leaves_exactly_one_rule(
                            f'    auth: {{type: bearer, token: "env:{KEY_VARIABLE}"}}\n')  # fmt: skip
     settings = make_settings(temporal_address, redis_server.url, XORB_CONNECTORS_FILE=str(connections))
     env = worker_env(settings, XORB_CONNECTORS_FILE=str(connections), **{KEY_VARIABLE: actuator.key})
-    # 8 s an attempt: the new worker's first claim may wait for the dead worker's sticky queue to time out (5 s).
+    # 8 s an attempt: the new worker's first claim may wait for the dead worker's sticky queue to time out (4 s).
     pb = playbook(block_playbook(pair.client_ip, "30s", timeout="8s"))
     try:
         with xorb_processes() as workers:

@@ -75,7 +75,9 @@ def error_text(data: Any) -> str:
         message = str(data.get("message") or data.get("error") or data)
         extra = [str(e) for e in data.get("errors", [])[1:]] if isinstance(data.get("errors"), list) else []
         # An invalid request names each bad field: say what is wrong with it, not only which.
-        fields = data.get("fields") if isinstance(data.get("fields"), list) else []
-        extra += [f"{f.get('field')}: {f.get('message')}" for f in fields if isinstance(f, dict) and f.get("message")]
+        fields = data.get("fields")
+        for item in fields if isinstance(fields, list) else []:
+            if isinstance(item, dict) and item.get("message"):
+                extra.append(f"{item.get('field')}: {item.get('message')}")
         return "\n".join([message, *extra])
     return str(data)
