@@ -118,12 +118,20 @@ SHORT = os.urandom(20)
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (f"{b64(NEW)}", "entry 1: expected <key id>:<base64 key>, got no key id"),
-        (f":{b64(NEW)}", "entry 1: expected <key id>:<base64 key>, got no key id"),
-        (f"k1:{b64(NEW)},k1:{b64(OLD)}", "entry 2: got key id 'k1' a second time"),
-        (f"k1:{b64(NEW)},k2:{b64(NEW)[:-3]}!!", "key 'k2': expected a base64 key, got text that is not base64"),
-        (f"k1:{b64(SHORT)}", "key 'k1': expected 32 bytes (AES-256; 16 or 24 accepted), got 20 bytes"),
-        (f"{b64(NEW)}:k1", "entry 1: expected a key id of letters"),  # swapped: the key is in the id's place
+        # Named ids: the keys are random, and a test id must be the same in every process (pytest-xdist).
+        pytest.param(f"{b64(NEW)}", "entry 1: expected <key id>:<base64 key>, got no key id", id="no-id"),
+        pytest.param(f":{b64(NEW)}", "entry 1: expected <key id>:<base64 key>, got no key id", id="empty-id"),
+        pytest.param(f"k1:{b64(NEW)},k1:{b64(OLD)}", "entry 2: got key id 'k1' a second time", id="id-twice"),
+        pytest.param(
+            f"k1:{b64(NEW)},k2:{b64(NEW)[:-3]}!!",
+            "key 'k2': expected a base64 key, got text that is not base64",
+            id="not-base64",
+        ),
+        pytest.param(
+            f"k1:{b64(SHORT)}", "key 'k1': expected 32 bytes (AES-256; 16 or 24 accepted), got 20 bytes", id="short-key"
+        ),
+        # swapped: the key is in the id's place
+        pytest.param(f"{b64(NEW)}:k1", "entry 1: expected a key id of letters", id="swapped"),
     ],
 )
 def test_bad_keys_are_named_by_entry_or_id_never_echoed(value: str, message: str) -> None:
