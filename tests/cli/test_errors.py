@@ -87,6 +87,25 @@ def test_bad_start_up_is_one_line_naming_the_variable(entry: str, case: str, tmp
         assert "missing-client.pem" in line
 
 
+def test_a_misspelt_setting_stops_start_up_naming_the_right_one(tmp_path: Path) -> None:
+    # XORB_NOTIFY_WEBHOOK_URL (no S) once made every notification quietly skip.
+    env = base_env() | {"XORB_NOTIFY_WEBHOOK_URL": "https://hooks.example/T/x", "TEMPORAL_ADDRESS": "for-the-cli:7233"}
+    for entry in ENTRY_POINTS:
+        line = assert_one_line_naming(run(ENTRY_POINTS[entry], env), "XORB_NOTIFY_WEBHOOK_URL")
+        assert line == (
+            "xorb: error: XORB_NOTIFY_WEBHOOK_URL is not a setting (did you mean XORB_NOTIFY_WEBHOOK_URLS?)"
+        ), entry  # the Temporal CLI's own TEMPORAL_ADDRESS is not ours, and not an error
+    # A variable a connections file names as a secret is known; an unknown one far from any name says where to look.
+    (tmp_path / "connections.yaml").write_text(
+        'connections:\n  - {name: soc, type: http, url: "https://soc.example/", '
+        'auth: {type: bearer, token: "env:XORB_SOC_TOKEN"}}\n'
+    )
+    env = base_env() | {"XORB_CONNECTORS_FILE": str(tmp_path / "connections.yaml"), "XORB_SOC_TOKEN": "t",
+                        "XORB_WHATEVER_THIS_IS": "1"}  # fmt: skip
+    line = assert_one_line_naming(run(ENTRY_POINTS["xorb serve"], env), "XORB_WHATEVER_THIS_IS")
+    assert "XORB_SOC_TOKEN" not in line and "README.md lists every setting" in line
+
+
 def test_two_bad_settings_still_one_line() -> None:
     env = base_env() | {"MAX_PARALLEL_WORKFLOWS": "abc", "LOG_LEVEL": "LOUD"}
     line = assert_one_line_naming(run(ENTRY_POINTS["xorb serve"], env), "MAX_PARALLEL_WORKFLOWS")

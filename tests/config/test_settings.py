@@ -63,9 +63,9 @@ def test_approver_headers_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().approver_headers == "refuse"
 
 
-def test_webhook_urls_under_both_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XORB_NOTIFY_WEBHOOK_URL", "https://hooks.example/a")
-    assert load_settings().webhook_urls == ["https://hooks.example/a"]
+def test_webhook_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XORB_NOTIFY_WEBHOOK_URL", "https://hooks.example/a")  # misspelt: not read (the CLI refuses)
+    assert load_settings().webhook_urls == []
     monkeypatch.setenv("XORB_NOTIFY_WEBHOOK_URLS", "https://hooks.example/b, http://chat.example/c")
     assert load_settings().webhook_urls == ["https://hooks.example/b", "http://chat.example/c"]
 

@@ -27,6 +27,7 @@ from xorb_orchestrator.cli.intel import ti_app
 from xorb_orchestrator.cli.plans import plan_app
 from xorb_orchestrator.cli.playbooks import playbook_app
 from xorb_orchestrator.config import Settings, SettingsError
+from xorb_orchestrator.config.environment import referenced_names, unknown_variables
 from xorb_orchestrator.devtools.stack import (
     DevStack,
     DevStackError,
@@ -64,9 +65,21 @@ EXPECTED_ERRORS = (SettingsError, TemporalUnavailable, DevStackError)
 
 
 def _settings() -> Settings:
+    """The service's settings; a variable it does not know (a misspelt one) stops it, naming the closest."""
     settings = settings_or_fail()
+    texts = [_text(path) for path in (settings.connectors_file, settings.ti_feeds_file) if path is not None]
+    unknown = unknown_variables(os.environ, referenced_names(texts))
+    if unknown:
+        raise fail("; ".join(unknown), 2)
     setup_logging(settings.log_level, settings.log_format, settings_secrets(settings))
     return settings
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""  # a missing file is reported by the component that reads it, with its name
 
 
 def _run(settings: Settings, roles: Roles) -> None:

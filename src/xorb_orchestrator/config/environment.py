@@ -17,7 +17,14 @@ from pydantic import AliasChoices
 from xorb_orchestrator.config.settings import Settings
 
 PREFIXES = ("XORB_", "TEMPORAL_")
-READ_ELSEWHERE = frozenset({"XORB_ACTUATOR_API_KEYS", "XORB_CODEC_SERVER_TOKEN"})
+READ_ELSEWHERE = frozenset(
+    {
+        "XORB_ACTUATOR_API_KEYS",  # xorb actuator slpf
+        "XORB_CODEC_SERVER_TOKEN",  # xorb codec-server
+        "XORB_API_BIND",  # docker-compose.yml's published address
+        "XORB_CACAO_CORPUS", "XORB_CACAO_DIR", "XORB_SCHEMATHESIS_EXAMPLES",  # the test suite's knobs
+    }
+)  # fmt: skip
 # The `temporal` CLI's environment (its docs' "Environment variables"): set for it, not for us.
 TEMPORAL_CLI = frozenset(
     {

@@ -75,9 +75,7 @@ class Settings(BaseSettings):
     # Port for the worker-only process (`xorb worker`) to serve /metrics; 0 disables.
     metrics_port: int = Field(0, ge=0, le=65535, alias="XORB_METRICS_PORT")
 
-    notify_webhook_urls: str = Field(
-        "", validation_alias=AliasChoices("XORB_NOTIFY_WEBHOOK_URLS", "XORB_NOTIFY_WEBHOOK_URL")
-    )
+    notify_webhook_urls: str = Field("", alias="XORB_NOTIFY_WEBHOOK_URLS")
     # Correlation window: alerts with the same key less than this apart join one incident, which
     # stays open (after its response) until the window has passed without a new alert. 0 = none.
     correlation_window_seconds: float = Field(
