@@ -40,6 +40,7 @@ from xorb_orchestrator.infrastructure.response_planning import Enricher, Planner
 from xorb_orchestrator.infrastructure.temporal import connect, ensure_search_attributes, sdk_runtime
 from xorb_orchestrator.intel.feeds_config import FeedsConfig
 from xorb_orchestrator.playbook.actions import ActionCatalog
+from xorb_orchestrator.services import playbook_runs
 from xorb_orchestrator.services.feed_syncs import reconcile_schedules
 from xorb_orchestrator.services.intake import AlertIntake
 from xorb_orchestrator.workflows.containment import ContainmentWorkflow
@@ -191,6 +192,16 @@ async def _schedule_feeds(client: Client, settings: Settings, feeds: FeedsConfig
         log.info("threat-intelligence feeds scheduled: %s", ", ".join(feed.name for feed in feeds.feeds))
 
 
+def _check_playbooks(settings: Settings, catalog: ActionCatalog) -> None:
+    """Start-up: a broken playbook file is said (the rest serve); a playbook id a setting names that is not in the
+    catalog stops start-up — it would otherwise be ignored, silently."""
+    for problem in playbook_runs.catalog_problems(settings, catalog):
+        log.warning("playbook left out: %s", problem)
+    unknown = playbook_runs.unknown_playbook_ids(settings, catalog)
+    if unknown:
+        raise SettingsError("; ".join(unknown))
+
+
 def required_api_keys(settings: Settings) -> list[ApiKeyEntry]:
     keys = settings.load_api_key_entries()
     if not keys:
@@ -215,6 +226,7 @@ async def run_service(
     read_policy(settings)  # likewise the policy
     AssetsFile(settings)  # likewise the asset inventory
     actions = response_actions()
+    _check_playbooks(settings, action_catalog(actions))
     runtime, sdk_metrics_url = sdk_runtime()
     client = await connect(settings, runtime=runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)

@@ -15,6 +15,9 @@ from xorb_orchestrator.config.budgets import DEFAULT_BUDGETS, BudgetSpec, parse_
 from xorb_orchestrator.config.payload_keys import parse_payload_keys
 from xorb_orchestrator.config.playbook_inputs import parse_auto_playbooks, parse_playbook_inputs
 
+# The bundled playbooks (package data), XORB_PLAYBOOKS_DIR's default; playbook/catalog.py names the same place.
+BUNDLED_PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Network = IPv4Network | IPv6Network
 # What decides an alert's correlation window: when it arrived, or when it happened (its own time).
@@ -93,7 +96,7 @@ class Settings(BaseSettings):
     # Hosts the http.request action may call: "name" (any port) or "name:port", comma-separated. Empty: none.
     http_allowed_hosts: str = Field("", alias="XORB_HTTP_ALLOWED_HOSTS")
     # Where the playbooks live (the catalog the API lists, validates against and runs by id).
-    playbooks_dir: Path = Field(Path("playbooks"), alias="XORB_PLAYBOOKS_DIR")
+    playbooks_dir: Path = Field(BUNDLED_PLAYBOOKS, alias="XORB_PLAYBOOKS_DIR")
     # Playbooks that may respond to incidents on their own ("all", "none" or ids), and the inputs the
     # deployment gives them (JSON: {"<playbook id or *>": {"<input>": value}}): see playbook_selection.
     auto_playbooks: str = Field("all", alias="XORB_AUTO_PLAYBOOKS")
@@ -214,6 +217,14 @@ class Settings(BaseSettings):
     @classmethod
     def _internal_networks(cls, value: str) -> str:
         parse_networks(value)
+        return value
+
+    @field_validator("playbooks_dir")
+    @classmethod
+    def _playbooks_dir(cls, value: Path) -> Path:
+        # Missing, it used to mean zero playbooks, silently (a typo, or a relative path from elsewhere).
+        if not value.is_dir():
+            raise ValueError(f"expected a directory that exists, got {str(value)!r} (unset it for the bundled ones)")
         return value
 
     @field_validator("assets_file")

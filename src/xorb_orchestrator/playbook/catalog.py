@@ -17,7 +17,9 @@ from xorb_orchestrator.playbook import (
 )
 from xorb_orchestrator.playbook.cacao import is_cacao, load_cacao
 
-DEFAULT_PLAYBOOK_DIR = Path("playbooks")
+# The bundled playbooks, shipped in the package (`playbooks/` at the repository root links here): found wherever
+# the service runs from, the Docker image included.
+DEFAULT_PLAYBOOK_DIR = Path(__file__).resolve().parents[1] / "playbooks"
 PLAYBOOK_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_FILE_BYTES = 1024 * 1024
 

@@ -10,6 +10,7 @@ skipped. Zero mutating calls leave the orchestrator.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from xorb_orchestrator.playbook import Playbook, PlaybookError, PlaybookInvalid,
 from xorb_orchestrator.playbook import validate_playbook as check_playbook
 from xorb_orchestrator.playbook.actions import ActionCatalog
 from xorb_orchestrator.playbook.cacao import is_cacao, load_cacao
-from xorb_orchestrator.playbook.catalog import PlaybookCatalog, load_catalog
+from xorb_orchestrator.playbook.catalog import PlaybookCatalog, load_usable
 from xorb_orchestrator.policy.playbook_selection import inputs_from_observables
 from xorb_orchestrator.services import playbook_client as runs
 from xorb_orchestrator.sources.generic_alert import GenericAlert
@@ -58,8 +59,28 @@ class NotAllowed(PermissionError):
 
 
 def catalog(settings: Settings, actions: ActionCatalog) -> PlaybookCatalog:
-    """The playbooks directory (XORB_PLAYBOOKS_DIR), read now: an edited file counts from the next run on."""
-    return load_catalog(settings.playbooks_dir, actions.flags(), missing_ok=True)
+    """The usable playbooks of XORB_PLAYBOOKS_DIR, read now (an edited file counts from the next run on); a broken
+    file is left out, and `catalog_problems` says why, so one bad file never takes the rest down."""
+    return load_usable(settings.playbooks_dir, actions.flags())[0]
+
+
+def catalog_problems(settings: Settings, actions: ActionCatalog) -> list[str]:
+    """One line per problem of the files `catalog` leaves out (file, step, field)."""
+    return load_usable(settings.playbooks_dir, actions.flags())[1]
+
+
+def unknown_playbook_ids(settings: Settings, actions: ActionCatalog) -> list[str]:
+    """Playbook ids XORB_PLAYBOOK_INPUTS or XORB_AUTO_PLAYBOOKS name that the catalog does not hold."""
+    known = set(catalog(settings, actions))
+    named = {(name, "XORB_PLAYBOOK_INPUTS") for name in settings.configured_playbook_inputs if name != "*"}
+    named |= {(name, "XORB_AUTO_PLAYBOOKS") for name in settings.auto_playbook_ids or ()}
+    lines = []
+    for name, variable in sorted(named):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known)) or 'none'}"
+            lines.append(f"{variable}: no playbook {name!r} in {settings.playbooks_dir} ({hint})")
+    return lines
 
 
 def parse_any(document: Any) -> Playbook:

@@ -19,7 +19,7 @@ from xorb_orchestrator.config.api_keys import Person
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.playbook_run import MAX_DRY_RUN_LOOKUPS
 from xorb_orchestrator.playbook import InputError, PlaybookInvalid, load_document
-from xorb_orchestrator.playbook.catalog import MAX_FILE_BYTES, PlaybookCatalog, PlaybookLoadError
+from xorb_orchestrator.playbook.catalog import MAX_FILE_BYTES, PlaybookCatalog
 from xorb_orchestrator.services import playbook_runs
 from xorb_orchestrator.services.playbook_client import DryRunTimeout
 from xorb_orchestrator.sources.generic_alert import GenericAlert
@@ -41,21 +41,14 @@ _DRY_RUN = {
 
 
 async def _catalog(svc: Services) -> PlaybookCatalog:
-    try:
-        return await asyncio.to_thread(playbook_runs.catalog, svc.settings, svc.actions)
-    except PlaybookLoadError as exc:
-        raise ApiError(
-            500, "playbooks_invalid", f"the playbooks directory has invalid files: {exc.messages[0]}"
-        ) from None
+    """The usable playbooks; a broken file is left out (GET /v1/playbooks lists its problems)."""
+    return await asyncio.to_thread(playbook_runs.catalog, svc.settings, svc.actions)
 
 
-@router.get(
-    "/playbooks",
-    summary="The playbooks of the playbooks directory (XORB_PLAYBOOKS_DIR)",
-    responses={500: {"description": "The playbooks directory has invalid files (the deployment must fix them)."}},
-)
+@router.get("/playbooks", summary="The playbooks of the playbooks directory (XORB_PLAYBOOKS_DIR), and broken files")
 async def list_playbooks(svc: Services = Depends(services)) -> dict[str, Any]:
     known = await _catalog(svc)
+    problems = await asyncio.to_thread(playbook_runs.catalog_problems, svc.settings, svc.actions)
     items = [
         {
             "id": entry.playbook.id,
@@ -68,7 +61,8 @@ async def list_playbooks(svc: Services = Depends(services)) -> dict[str, Any]:
         }
         for entry in sorted(known.values(), key=lambda e: e.playbook.id)
     ]
-    return {"items": items}
+    # The rest of the catalog serves; each problem names its file, step and field.
+    return {"items": items, "problems": problems}
 
 
 @router.post(
