@@ -92,9 +92,17 @@ def install_openapi(app: FastAPI) -> None:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for name in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(name, None)
-            for operations in document.get("paths", {}).values():
+            # The key goes in `Authorization: Bearer <key>`: declared, so "Authorize" in /docs sends it.
+            document["components"].setdefault("securitySchemes", {})["apiKey"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key of XORB_API_KEYS / XORB_API_KEY_FILE (`xorb dev` prints one).",
+            }
+            for path, operations in document.get("paths", {}).items():
                 for operation in operations.values():
                     _error_bodies(operation.get("responses", {}))
+                    if path.startswith("/v1/"):  # /healthz, /readyz and /metrics are open
+                        operation["security"] = [{"apiKey": []}]
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
