@@ -32,9 +32,10 @@ def codec_server(
     tls_cert: Annotated[Path | None, typer.Option(help="Serve HTTPS with this certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key (PEM).")] = None,
 ) -> None:
-    """Serve POST /encode and /decode with the keys of XORB_PAYLOAD_KEYS, so the Temporal Web UI (codec endpoint)
-    and `temporal --codec-endpoint` show encrypted histories. XORB_CODEC_SERVER_TOKEN set: requests need
-    `Authorization: Bearer <token>`."""
+    """Serve the payload codec, so the Temporal Web UI and CLI show encrypted histories.
+
+    POST /encode and /decode with the keys of XORB_PAYLOAD_KEYS (the Web UI's codec endpoint, `temporal
+    --codec-endpoint`). XORB_CODEC_SERVER_TOKEN set: requests need `Authorization: Bearer <token>`."""
     settings = settings_or_fail()
     token = _token()
     keys = parse_payload_keys(settings.payload_keys)
