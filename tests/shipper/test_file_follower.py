@@ -345,3 +345,17 @@ def test_files_split_into_alerts_and_batches() -> None:
     items = split_alerts(b"".join(eve_line(n) for n in range(1100)))
     assert [len(b) for b in batches(items)] == [500, 500, 100]
     assert all(sum(len(a.data) + 1 for a in b) <= 10_000 for b in batches(items, max_bytes=10_000))
+
+
+def test_from_end_sends_only_what_is_written_after_the_first_start(eve: Path, receiver: Receiver) -> None:
+    append(eve, eve_line(1) + eve_line(2) + eve_line(3)[:30])  # two old lines and one still being written
+    with following(eve, receiver, from_end=True):
+        wait_until(lambda: saved_offset(eve) is not None, what="the first commit")
+        append(eve, eve_line(3)[30:] + eve_line(4))
+        wait_until(lambda: len(receiver.accepted) == 2)
+    assert flow_ids(receiver.accepted) == ids(3, 4)  # the line in progress at the start is whole, and sent
+    # A later start resumes from the saved offset (whatever --from-end says): nothing is skipped.
+    append(eve, eve_line(5))
+    with following(eve, receiver, from_end=True):
+        wait_until(lambda: len(receiver.accepted) == 3)
+    assert flow_ids(receiver.accepted) == ids(3, 4, 5)

@@ -156,6 +156,14 @@ def follow(
             show_default=False,
         ),
     ] = None,
+    from_end: Annotated[
+        bool,
+        typer.Option(
+            "--from-end",
+            help="On the first start (no saved offset), begin at FILE's end: only alerts written from now on are "
+            "sent (default: the whole file). Later starts resume from the saved offset either way.",
+        ),
+    ] = False,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
 ) -> None:
@@ -180,7 +188,7 @@ def follow(
     try:
         with AlertShipper(url, key, source, stop=stop) as shipper:
             shipper.check()
-            FileFollower(file, state, shipper, stop=stop).run()
+            FileFollower(file, state, shipper, stop=stop, from_end=from_end).run()
     except ShipperError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:

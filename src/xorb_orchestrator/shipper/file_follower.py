@@ -101,6 +101,7 @@ class FileFollower:
         max_delay: float = 0.5,
         poll_interval: float = 0.1,
         rotate_grace: float = 1.0,
+        from_end: bool = False,
     ) -> None:
         self.path = path.absolute()
         self.state_path = state_path.absolute()
@@ -110,6 +111,7 @@ class FileFollower:
         self._stop = stop or threading.Event()
         self._max_lines, self._max_bytes, self._max_delay = max_lines, max_bytes, max_delay
         self._poll, self._grace = poll_interval, rotate_grace
+        self._from_end = from_end  # no saved offset: start after the file's last complete line, not at 0
 
         self._file: BinaryIO | None = None
         self._name = self.path  # the file open now: the path, or a rotated sibling being finished
@@ -322,6 +324,9 @@ class FileFollower:
                 offset = saved.offset
         elif saved is not None:
             log.info("%s is not the file of the saved offset (rotated?): reading it from the start", name)
+        elif self._from_end:
+            offset = _after_last_line(file, stat.st_size)
+            log.info("%s: starting at its end (--from-end), after %d bytes already there", name, offset)
         file.seek(offset)
         self._file, self._name, self._ident = file, name, (stat.st_dev, stat.st_ino)
         self._consumed = offset
@@ -410,3 +415,10 @@ def _stat(path: Path) -> os.stat_result | None:
         return os.stat(path)
     except OSError:
         return None
+
+
+def _after_last_line(file: BinaryIO, size: int) -> int:
+    """The offset just after the last newline (a line still being written is read when it is complete)."""
+    tail = os.pread(file.fileno(), min(size, CHUNK_BYTES), max(0, size - CHUNK_BYTES))
+    newline = tail.rfind(b"\n")
+    return size if newline < 0 and size > CHUNK_BYTES else max(0, size - len(tail) + newline + 1)
