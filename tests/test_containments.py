@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,6 +66,20 @@ async def test_a_containment_is_listed_extended_and_released_by_a_person(
             view = await svc.wait_for_incident(first, timeout=60)
             workflow_id = view["containment"]["workflow_id"]
             [rule] = gateway.rules_for(C2[0])
+
+            # The incidents as people and scripts see them, and a live watch that prints it.
+            table = await xorb(svc, "incidents", "list", "--status", "closed")
+            assert table.splitlines()[0].startswith("INCIDENT") and first in table and "contain-malicious-ip" in table
+            assert first in [i["incident_id"] for i in json.loads(await xorb(svc, "incidents", "list", "--json"))]
+            watcher = subprocess.Popen(
+                [sys.executable, "-c", "from xorb_orchestrator.cli.main import main; main()", "incidents", "watch",
+                 "--every", "0.5", "--api-url", svc.base_url, "--api-key", API_KEY],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            await asyncio.sleep(4)
+            watcher.send_signal(signal.SIGINT)
+            out, err = await asyncio.to_thread(watcher.communicate, timeout=20)
+            assert watcher.returncode == 0 and first in out and "Traceback" not in err, (out, err)
 
             listed = json.loads(await xorb(svc, "containments", "list", "--json"))["items"]
             [item] = [i for i in listed if i["workflow_id"] == workflow_id]

@@ -21,7 +21,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("alerts", "Send detectors' alerts to the API: a file at once (send), or a growing log as it grows (follow)."),
     ("playbook", "Response playbooks: validate, convert and dry-run them; print the JSON Schema of the format."),
     ("actions", "Response actions: what a playbook step or a plan can run."),
-    ("incidents", "Incidents: list the approvals waiting for people; approve or deny one."),
+    ("incidents", "Incidents: list, show and watch them; the approvals waiting for people; approve or deny one."),
     ("ti", "Threat intelligence: feeds (XORB_TI_FEEDS_FILE), their syncs, and lookups."),
     ("plan", "Response plans: explain what the policy would do for an alert."),
     ("connectors", "Connections to security tools (XORB_CONNECTORS_FILE) and their actions."),

@@ -24,7 +24,7 @@ from xorb_orchestrator.cli.explain import decision_lines, observable_lines
 from xorb_orchestrator.models.approvals import ApprovalOutputs
 
 incidents_app = typer.Typer(
-    help="Incidents: list the approvals waiting for people; approve or deny one.",
+    help="Incidents: list, show and watch them; the approvals waiting for people; approve or deny one.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -22,7 +22,7 @@ from xorb_orchestrator.cli.codec_server import codec_server
 from xorb_orchestrator.cli.connection import fail, settings_or_fail
 from xorb_orchestrator.cli.connectors import connectors_app
 from xorb_orchestrator.cli.containments import containments_app
-from xorb_orchestrator.cli.incidents import incidents_app
+from xorb_orchestrator.cli.incident_lists import incidents_app  # with list and watch
 from xorb_orchestrator.cli.intel import ti_app
 from xorb_orchestrator.cli.plans import plan_app
 from xorb_orchestrator.cli.playbooks import playbook_app
