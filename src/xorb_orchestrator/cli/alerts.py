@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -124,6 +125,9 @@ def _offset(item: ItemResult, start: int) -> ItemResult:
     return replace(item, index=start + item.index)
 
 
+MAX_INCIDENTS_LISTED = 50
+
+
 def _print_summary(items: list[AlertLine], results: list[ItemResult]) -> None:
     accepted = [r for r in results if r.status == "accepted"]
     duplicates = sum(1 for r in accepted if r.duplicate)
@@ -134,6 +138,12 @@ def _print_summary(items: list[AlertLine], results: list[ItemResult]) -> None:
         f"accepted {len(accepted)} ({duplicates} duplicate{'' if duplicates == 1 else 's'}), "
         f"rejected {len(rejected)}, ignored {ignored}" + (f", failed {len(failed)}" if failed else "")
     )
+    # Where the alerts went: each incident once, with how many of them joined it (the first 50 incidents).
+    joined = Counter(r.incident_id for r in accepted if r.incident_id)
+    for incident_id, count in list(joined.items())[:MAX_INCIDENTS_LISTED]:
+        typer.echo(f"  incident {incident_id}: {count} alert{'' if count == 1 else 's'}")
+    if len(joined) > MAX_INCIDENTS_LISTED:
+        typer.echo(f"  ... and {len(joined) - MAX_INCIDENTS_LISTED} more incidents (xorb incidents list)")
     for r in rejected:
         typer.echo(f"  rejected index {r.index}{_where(items, r)}: {r.path or '$'}: {r.error}")
     for r in failed:
