@@ -26,6 +26,8 @@ from xorb_orchestrator.playbook.catalog import (
     read_references,
 )
 from xorb_orchestrator.service import action_catalog
+from xorb_orchestrator.sources import SOURCES, parse_event
+from xorb_orchestrator.sources.errors import AlertFormatError, UnknownSourceError
 
 playbook_app = typer.Typer(
     help="Response playbooks: validate, convert and dry-run them; print the JSON Schema of the format.",
@@ -111,7 +113,10 @@ def convert(
 @playbook_app.command("run")
 def run(
     file: Annotated[str, typer.Argument(help="A playbook file (native or CACAO 2.0), or the id of a loaded playbook.")],
-    alert: Annotated[Path, typer.Option(help="The alert to respond to: a generic JSON alert (see README).")],
+    alert: Annotated[Path, typer.Option(help="The alert to respond to: one JSON event in the --source format.")],
+    source: Annotated[
+        str, typer.Option("--source", "-s", help=f"The alert's format: {', '.join(SOURCES)}.")
+    ] = "generic",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Simulate every change (required for now).")] = False,
     inputs: Annotated[
         list[str] | None, typer.Option("--input", help="An input as name=value (repeat); JSON for non-strings.")
@@ -129,6 +134,8 @@ def run(
         alert_data = json.loads(alert.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise fail(f"--alert {alert}: cannot read a JSON alert: {getattr(exc, 'strerror', None) or exc}", 2) from None
+    if source != "generic":
+        alert_data = _as_generic(source, alert_data, alert)
     body = {"playbook": spec, "alert": alert_data, "inputs": _inputs(inputs or [], declared)}
     status, data = call_api("POST", "/v1/playbooks/dry-run", api_url=api_url, api_key=api_key, body=body, timeout=90)
     if status != 200:
@@ -192,3 +199,23 @@ def dry_run_text(report: dict[str, Any]) -> str:
     if report.get("error"):
         lines.append(f"error: {report['error']}")
     return "\n".join(lines)
+
+
+def _as_generic(source: str, event: object, where: Path) -> dict[str, object]:
+    """A detector's event (Suricata EVE, Wazuh, ECS, OCSF) as the generic alert the dry-run API takes, parsed by
+    the same adapter the intake uses."""
+    try:
+        parsed = parse_event(source, event)
+    except UnknownSourceError:
+        raise fail(f"--source: expected one of {', '.join(SOURCES)}, got {source!r}", 2) from None
+    except AlertFormatError as exc:
+        raise fail(f"--alert {where}: not a {source} alert: {exc.path}: {exc.message}", 2) from None
+    if parsed is None:
+        raise fail(f"--alert {where}: a {source} event that is not an alert (nothing would respond to it)", 2)
+    observables = [{"type": o.type.value, "value": o.value, "role": o.role} for o in parsed.observables]
+    generic: dict[str, object] = {"title": parsed.title, "severity": parsed.severity.label, "source": parsed.source,
+                                  "observables": observables, "techniques": list(parsed.techniques)}  # fmt: skip
+    for name, value in (("id", parsed.event_id), ("rule", parsed.rule), ("time", parsed.time)):
+        if value is not None:
+            generic[name] = value.isoformat().replace("+00:00", "Z") if name == "time" else value  # type: ignore[union-attr]
+    return generic

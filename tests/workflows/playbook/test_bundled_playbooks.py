@@ -224,6 +224,17 @@ async def test_dry_run_from_the_cli_lists_the_steps(stack: ToolStack, tmp_path: 
     steps = ["announce", "approve-block", "decide", "block-ip", "tell-blocked"]
     assert [line.split()[1] for line in lines[1:]] == steps
     assert f'"address":"{IP}"' in lines[4] and "simulated" in lines[4]
+    # A detector's own event works as well: Suricata's EVE alert, parsed by the intake's adapter.
+    eve = ROOT / "tests" / "data" / "sources" / "suricata" / "example.json"
+    args = ["run", "contain-malicious-ip", "--alert", str(eve), "--source", "suricata", "--dry-run",
+            "--api-url", stack.svc.base_url, "--api-key", API_KEY]  # fmt: skip
+    result = await asyncio.to_thread(CliRunner().invoke, playbook_app, args)
+    assert result.exit_code == 0, result.output
+    event = json.loads(eve.read_text())
+    block = result.output.splitlines()[4]
+    assert block.split()[1] == "block-ip" and any(f'"address":"{event[k]}"' in block for k in ("src_ip", "dest_ip"))
+    bad = await asyncio.to_thread(CliRunner().invoke, playbook_app, [*args[:4], "--source", "suricat", *args[6:]])
+    assert bad.exit_code == 2 and "--source: expected one of generic, suricata, wazuh" in bad.output
     assert stack.tools.calls == [] and stack.sink.bodies() == []
 
 
