@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import workflow
@@ -18,7 +17,6 @@ from temporalio.common import RetryPolicy as TemporalRetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from xorb_orchestrator.models.guardrails import GuardrailVerdict
     from xorb_orchestrator.models.ids import instance_key
     from xorb_orchestrator.models.incident import StepStatus
     from xorb_orchestrator.models.playbook_run import (
@@ -32,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         UndoRecord,
     )
     from xorb_orchestrator.models.response_plan import Autonomy
-    from xorb_orchestrator.models.workflow_io import ActionResult
     from xorb_orchestrator.playbook import (
         ActionStep,
         ApprovalStep,
@@ -54,20 +51,18 @@ with workflow.unsafe.imports_passed_through():
         render_value,
         resolve_inputs,
     )
-    from xorb_orchestrator.playbook.gating import gate_key, gate_refusal, gated_steps
+    from xorb_orchestrator.playbook.gating import gate_key, gated_steps
     from xorb_orchestrator.playbook.rendering import render_action_args
     from xorb_orchestrator.playbook.step_status import FAILURES
     from xorb_orchestrator.workflows import patches
     from xorb_orchestrator.workflows.playbook import concurrency
+    from xorb_orchestrator.workflows.playbook.action_steps import ActionSteps
     from xorb_orchestrator.workflows.playbook.actions import (
-        call_action,
         describe_failure,
-        failed_attempts,
         temporal_retry,
     )
     from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk, PendingApproval
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger
-    from xorb_orchestrator.workflows.playbook.holds import hold_approval, hold_message, people
     from xorb_orchestrator.workflows.playbook.notices import notices_on, tell_asked, tell_decided
     from xorb_orchestrator.workflows.playbook.scheduler import (
         Cursor,
@@ -83,37 +78,9 @@ with workflow.unsafe.imports_passed_through():
         should_run,
         wait_time,
     )
+    from xorb_orchestrator.workflows.playbook.scope import Ran, Scope
 
-# A step body's end: its state, and a goto target when a nested list jumped out of it.
-Ran = tuple[StepState, str | None]
 EXPECTED_FAILURES = (StepFailure, ExpressionError, InputError, ActivityError, ChildWorkflowError, TimeoutError)
-
-
-@dataclass
-class Scope:
-    """Where steps run: the step states they see (outermost first; a for_each item adds its own) and `item`."""
-
-    chain: tuple[dict[str, StepState], ...]
-    item: Any = None
-    in_loop: bool = False
-    iterations: tuple[int, ...] = field(default=())
-
-    @property
-    def states(self) -> dict[str, StepState]:
-        return self.chain[-1]
-
-    @property
-    def iteration(self) -> int | None:
-        return self.iterations[-1] if self.iterations else None
-
-    def visible(self) -> dict[str, StepState]:
-        merged: dict[str, StepState] = {}
-        for states in self.chain:
-            merged.update(states)
-        return merged
-
-    def enter_item(self, index: int, item: Any) -> Scope:
-        return Scope((*self.chain, {}), item, True, (*self.iterations, index))
 
 
 # Runs a child playbook run: (its input, its workflow id, its retry policy) -> its result. PlaybookWorkflow
@@ -121,7 +88,7 @@ class Scope:
 RunChild = Callable[[PlaybookRunInput, str, TemporalRetryPolicy | None], Awaitable[PlaybookRunResult]]
 
 
-class StepRunner:
+class StepRunner(ActionSteps):
     def __init__(
         self,
         request: PlaybookRunInput,
@@ -266,98 +233,6 @@ class StepRunner:
         return self._playbook(step, scope, record)
 
     # --- one method per kind --------------------------------------------------------------------
-
-    async def _action(self, step: ActionStep, scope: Scope, record: StepRecord) -> Ran:
-        args = render_action_args(step.args, self.context(scope))
-        record.action, record.args = step.action, args
-        self._check_gate(step, scope, args)
-        if self.request.dry_run and step.action in self.mutating:
-            record.simulated = True
-            return StepState(status=StepStatus.COMPLETED), None
-        # A real lookup only where the step vouches it is read-only and the caller may make it (dry_run_lookups).
-        dry_run_call = (
-            self.request.dry_run and step.dry_run == "call" and self._dry_run_calls < self.request.dry_run_lookups
-        )
-        if dry_run_call:
-            self._dry_run_calls += 1
-        retry = temporal_retry(step.retry)
-        key = instance_key(self.key, step.id, scope.iterations)
-        first, self._first_action_pending = self._first_action_pending, False
-        approved_by = self._gate_people(step, scope)
-
-        async def call(people: list[str]) -> ActionResult:
-            try:
-                return await call_action(
-                    step.action,
-                    key=key,
-                    args=args,
-                    incident=self.request.incident,
-                    timeout=step.timeout,
-                    retry=retry,
-                    dry_run=self.request.dry_run,
-                    dry_run_call=dry_run_call,
-                    first_action=first,
-                    approved_by=people,
-                )
-            except ActivityError as err:
-                record.attempts = failed_attempts(err, retry)
-                raise StepFailure(describe_failure(err)) from None
-
-        result = await call(approved_by)
-        if result.outcome == "held":
-            result = await self._held(step, scope, record, args, result, call)
-        record.attempts, record.simulated = result.attempt, result.outcome == "simulated"
-        if result.outcome == "skipped":
-            return StepState(status=StepStatus.SKIPPED, result=result.details, error=result.reason), None
-        return StepState(status=StepStatus.COMPLETED, result=result.details), None
-
-    async def _held(
-        self,
-        step: ActionStep,
-        scope: Scope,
-        record: StepRecord,
-        args: dict[str, Any],
-        held: ActionResult,
-        call: Callable[[list[str]], Awaitable[ActionResult]],
-    ) -> ActionResult:
-        """A guardrail held the call: ask a person (as an approval of this step); run it only if approved."""
-        verdict = GuardrailVerdict.model_validate(held.details.get("guardrail", {}))
-        shown = GatedRequest(step_id=step.id, action=step.action, args=args)
-        hold = hold_approval(step.id, verdict)
-        key = instance_key(self.key, step.id, scope.iterations) + "/hold"
-        notices = notices_on()
-        if notices:
-            await tell_asked(key, self.request.incident, hold, hold_message(step.action, verdict), [shown])
-        pending = await self.desk.ask(hold, scope.iteration, hold_message(step.action, verdict), [shown])
-        if notices:
-            await tell_decided(key, self.request.incident, step.id, pending)
-        record.votes = pending.request.votes
-        record.requests = [shown]
-        record.decision = f"held ({verdict.rule.value if verdict.rule else 'guardrail'}): {pending.outcome}"
-        if pending.outcome != "approved":
-            state = StepState(status=StepStatus.FAILED, result={"guardrail": verdict.model_dump(mode="json")})
-            raise StepFailure(f"held by a guardrail ({verdict.reason}); {pending.reason}", state=state)
-        result = await call(people(pending.approvers))
-        if result.outcome == "held":  # a refusal a person's approval cannot lift
-            raise StepFailure(f"held by a guardrail again: {result.details.get('guardrail', {}).get('reason', '')}")
-        result.details["guardrail"] = verdict.model_dump(mode="json") | {"approved_by": people(pending.approvers)}
-        return result
-
-    def _gate_people(self, step: ActionStep, scope: Scope) -> list[str]:
-        """The people whose approval of this step's gate (if any) let it run: a one-way action needs one."""
-        gate = self.gates.get(gate_key(step.id, scope.iterations))
-        return people(gate.approvers) if gate is not None and gate.approved else []
-
-    def _check_gate(self, step: ActionStep, scope: Scope, args: dict[str, Any]) -> None:
-        """A gated step runs only as its approval approved it: approved, and with exactly the request shown."""
-        approval_id = self.gated_by.get(step.id)
-        if approval_id is None:
-            return
-        gate = self.gates.get(gate_key(step.id, scope.iterations))
-        decided = None if gate is None else (gate.approved, gate.request.args)
-        refusal = gate_refusal(step.id, approval_id, decided, args)
-        if refusal is not None:
-            raise StepFailure(refusal)
 
     def _gated_requests(self, step: ApprovalStep, scope: Scope) -> list[GatedRequest]:
         """The requests the approval decides, rendered now, exactly as they will be sent."""

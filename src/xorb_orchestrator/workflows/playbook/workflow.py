@@ -29,7 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.workflows.playbook.approvals import ApprovalDesk
     from xorb_orchestrator.workflows.playbook.compensation import UndoLedger, shielded
     from xorb_orchestrator.workflows.playbook.scheduler import Done, Failed
-    from xorb_orchestrator.workflows.playbook.steps import Scope, StepRunner
+    from xorb_orchestrator.workflows.playbook.scope import Scope
+    from xorb_orchestrator.workflows.playbook.steps import StepRunner
 
 
 class ApprovalRefused(ValueError):
