@@ -33,12 +33,12 @@ def row(item: dict[str, Any]) -> str:
     run = item.get("playbook_run") or {}
     response = run.get("playbook_id") or (item.get("plan") or {}).get("playbook") or "-"
     return (
-        f"{item['incident_id']:<45} {item['status']:<17} {item['severity']:<8} {item['alert_count']:>6}  "
+        f"{item['incident_id']:<50} {item['status']:<17} {item['severity']:<8} {item['alert_count']:>6}  "
         f"{item['updated_at'][:19]}Z  {response:<22} {item['title'][:60]}"
     )
 
 
-HEADER = f"{'INCIDENT':<45} {'STATUS':<17} {'SEVERITY':<8} {'ALERTS':>6}  {'UPDATED':<20} {'RESPONSE':<22} TITLE"
+HEADER = f"{'INCIDENT':<50} {'STATUS':<17} {'SEVERITY':<8} {'ALERTS':>6}  {'UPDATED':<20} {'RESPONSE':<22} TITLE"
 
 
 @incidents_app.command("list")

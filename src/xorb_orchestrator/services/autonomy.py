@@ -14,9 +14,10 @@ from temporalio.service import RPCError
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.containment import ReleaseRequest
-from xorb_orchestrator.models.guardrails import AutonomyState, GuardrailsInput, GuardrailsState, PauseRequest
+from xorb_orchestrator.models.guardrails import AutonomyState, BudgetUse, GuardrailsInput, GuardrailsState, PauseRequest
 from xorb_orchestrator.models.ids import guardrails_id
 from xorb_orchestrator.models.workflow_names import CONTAINMENT_WORKFLOW
+from xorb_orchestrator.policy.budgets import budgets_of
 from xorb_orchestrator.workflows.containment import ContainmentWorkflow
 from xorb_orchestrator.workflows.guardrails import GuardrailsWorkflow
 
@@ -35,13 +36,16 @@ def _start(settings: Settings) -> WithStartWorkflowOperation[Any, Any]:
 
 async def state(client: Client, settings: Settings) -> GuardrailsState:
     """The kill switch and each budget's use; a deployment that never claimed an effect is running and unspent."""
+    configured = [BudgetUse(budget=budget, used=0) for budget in budgets_of(settings.budget_specs)]
     try:
         handle = client.get_workflow_handle(guardrails_id(settings.temporal_task_queue))
-        return await handle.query(GuardrailsWorkflow.state)
+        state: GuardrailsState = await handle.query(GuardrailsWorkflow.state)
     except RPCError as exc:
         if "not found" in exc.message.lower():
-            return GuardrailsState(autonomy=AutonomyState())
+            return GuardrailsState(autonomy=AutonomyState(), budgets=configured)
         raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
+    # Before the first claim the workflow knows no budgets yet: show the configured ones, unspent.
+    return state if state.budgets else state.model_copy(update={"budgets": configured})
 
 
 async def pause(client: Client, settings: Settings, request: PauseRequest) -> AutonomyState:
