@@ -66,20 +66,19 @@ class IncidentCache:
                     log.warning("ignoring unreadable cache entry", extra={"incident_id": incident_id})
         return out
 
-    async def seen_alerts(self, fingerprints: list[str]) -> dict[str, str]:
-        """Of these fingerprints, those already delivered, with the incident each went to."""
-        if not fingerprints:
-            return {}
-        values = await self._redis.mget([_SEEN.format(f) for f in fingerprints])
-        return {f: _text(v) for f, v in zip(fingerprints, values, strict=True) if v}
-
-    async def open_incidents(self, keys: list[str]) -> dict[str, str]:
-        """For these correlation keys, the incident that took their last alert (while its window lasts)."""
+    async def delivery_facts(self, fingerprints: list[str], keys: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Of these fingerprints, those already delivered (with their incident); and for these correlation keys,
+        the incident that took their last alert while its window lasts. One MGET: the intake asks both for every
+        request, and each round trip to Redis was a tenth of its CPU in a storm."""
         unique = list(dict.fromkeys(keys))
-        if not unique:
-            return {}
-        values = await self._redis.mget([_OPEN.format(k) for k in unique])
-        return {k: _text(v) for k, v in zip(unique, values, strict=True) if v}
+        names = [_SEEN.format(f) for f in fingerprints] + [_OPEN.format(k) for k in unique]
+        if not names:
+            return {}, {}
+        values = await self._redis.mget(names)
+        split = len(fingerprints)
+        seen = {f: _text(v) for f, v in zip(fingerprints, values[:split], strict=True) if v}
+        opened = {k: _text(v) for k, v in zip(unique, values[split:], strict=True) if v}
+        return seen, opened
 
     async def remember(self, delivered: dict[str, str], by_key: dict[str, str], window_seconds: float) -> None:
         """Record delivered fingerprints (to refuse re-deliveries) and each key's open incident."""

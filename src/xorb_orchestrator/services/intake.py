@@ -132,8 +132,7 @@ class AlertIntake:
         remembered = [f"{queue}/{p}" for p in prints]
         events = [_event_memory(queue, p) for p in prints]
         try:
-            known = await self._cache.seen_alerts(remembered + [e for e in events if e])
-            open_incidents = await self._cache.open_incidents(keys)
+            known, open_incidents = await self._cache.delivery_facts(remembered + [e for e in events if e], keys)
         except RedisError:
             known, open_incidents = {}, {}
         reused = _reused_event_ids(prints, events, known)
