@@ -13,7 +13,7 @@ import pytest_asyncio
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.playbook_runs import Runner, playbook, playbook_worker, state_when, texts
+from tests.support.playbook_runs import Runner, notices, playbook, playbook_worker, state_when, texts
 from tests.support.stack import time_skipping_temporal
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 from xorb_orchestrator.models.incident import StepStatus
@@ -200,6 +200,11 @@ async def test_escalation_asks_the_next_group_with_its_own_timeout(
     result = await asyncio.wait_for(handle.result(), timeout=20)
     assert [(v.approver, v.role) for v in result.steps[0].votes] == [("carol", "ciso")]
     assert texts(webhook_sink) == ["isolating", "approved=true "]
+    # The SOC channel heard the ask, the escalation (to its new approvers, with its own deadline) and the outcome.
+    asked, escalated, decided = notices(webhook_sink)
+    assert "Who: role soc-lead, alice by " in asked and "(then: escalate)" in asked
+    assert "(escalated: nobody decided in time)" in escalated and "Who: role ciso by " in escalated
+    assert "(then: deny)" in escalated and decided.endswith(": approved (by carol)")
 
 
 async def test_an_unanswered_escalation_times_out_by_its_own_rule(skipping: Runner, webhook_sink: WebhookSink) -> None:

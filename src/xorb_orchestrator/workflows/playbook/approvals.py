@@ -6,6 +6,7 @@ when a round times out, its on_timeout denies, approves or escalates to the next
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,9 +89,15 @@ class ApprovalDesk:
         )
 
     async def ask(
-        self, step: ApprovalStep, iteration: int | None, message: str, requests: list[GatedRequest] | None = None
+        self,
+        step: ApprovalStep,
+        iteration: int | None,
+        message: str,
+        requests: list[GatedRequest] | None = None,
+        escalated: Callable[[int], Awaitable[None]] | None = None,
     ) -> PendingApproval:
-        """Wait for the decision, round after round; every round is bounded by its timeout."""
+        """Wait for the decision, round after round; every round is bounded by its timeout. `escalated(n)` is
+        awaited as round n (1, 2 ...: an escalation) starts, e.g. to tell its approvers."""
         rounds = step.approval.rounds()
         first = rounds[0]
         pending = PendingApproval(
@@ -108,6 +115,8 @@ class ApprovalDesk:
         self.pending[key] = pending
         try:
             for number, group in enumerate(rounds):
+                if number and escalated is not None:
+                    await escalated(number)
                 request = pending.request
                 request.round, request.required = number, group.required
                 request.roles, request.people = list(group.approvers.roles), list(group.approvers.people)

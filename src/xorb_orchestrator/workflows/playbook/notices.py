@@ -21,14 +21,20 @@ NOTICE_ATTEMPTS = 3
 
 
 async def tell_asked(
-    key: str, incident: IncidentView, step: ApprovalStep, message: str, requests: list[GatedRequest]
+    key: str,
+    incident: IncidentView,
+    step: ApprovalStep,
+    message: str,
+    requests: list[GatedRequest],
+    round_number: int = 0,
 ) -> None:
-    first = step.approval.rounds()[0]
+    """Round 0: the approval starts; a later round: it escalated to that round's approvers."""
+    first = step.approval.rounds()[round_number]
     sends = "; ".join(f"{r.action} {json.dumps(r.args, sort_keys=True)}" for r in requests)
     args: dict[str, Any] = {
         "event": "asked",
         "step": step.id,
-        "message": message[:3000],
+        "message": (f"(escalated: nobody decided in time) {message}" if round_number else message)[:3000],
         "why": (incident.plan.rationale if incident.plan else "")[:1500],
         "sends": sends[:1500],
         "roles": first.approvers.roles[:20],
@@ -36,7 +42,7 @@ async def tell_asked(
         "deadline": (workflow.now() + first.timeout).isoformat(),
         "on_timeout": first.on_timeout.value,
     }
-    await _tell(f"{key}/asked", incident, args)
+    await _tell(f"{key}/asked" + (f"-{round_number}" if round_number else ""), incident, args)
 
 
 async def tell_decided(key: str, incident: IncidentView, step_id: str, pending: PendingApproval) -> None:

@@ -331,7 +331,11 @@ class StepRunner(ActionSteps):
         notices = notices_on()
         if notices:
             await tell_asked(key, self.request.incident, step, message, requests)
-        pending = await self.desk.ask(step, scope.iteration, message, requests)
+
+        async def escalated(number: int) -> None:
+            await tell_asked(key, self.request.incident, step, message, requests, number)
+
+        pending = await self.desk.ask(step, scope.iteration, message, requests, escalated if notices else None)
         if notices:
             await tell_decided(key, self.request.incident, step.id, pending)
         record.votes, record.decision = pending.request.votes, pending.outcome
