@@ -150,6 +150,10 @@ def build_worker(
         # may take it (replaying its history). The SDK's 10 s stalls every workflow a dead worker held — the
         # deployment's GuardrailsWorkflow too, so every claim — for 10 s; a live worker answers in milliseconds.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=4),
+        # Workflows kept in memory between tasks (each open incident's, ~300 KiB); an evicted one replays its
+        # history on its next task. bench/memory.py: 1,000 open incidents at the default 1,000 -> 452 MiB,
+        # at 200 -> 281 MiB but the burst that opened them settled slower (replays).
+        max_cached_workflows=settings.max_cached_workflows,
     )
 
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # Where `xorb alerts send|follow` find the API, and the key they present.
     client_api_url: str = Field("http://127.0.0.1:8000", alias="XORB_API_URL")
     client_api_key: str | None = Field(None, alias="XORB_API_KEY", repr=False)
+    # How many workflows a worker keeps in memory between their tasks (Temporal's sticky cache); lower saves
+    # memory with many open incidents, at the cost of replays (bench/memory.py).
+    max_cached_workflows: int = Field(1000, ge=0, le=100_000, alias="XORB_MAX_CACHED_WORKFLOWS")
     # Port for the worker-only process (`xorb worker`) to serve /metrics; 0 disables.
     metrics_port: int = Field(0, ge=0, le=65535, alias="XORB_METRICS_PORT")
 
