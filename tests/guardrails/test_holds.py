@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client
 
 from tests.support.playbook_runs import Runner, playbook, playbook_worker, state_when
+from tests.support.stack import make_settings
 from tests.support.vendors.okta import OktaOrg
 from xorb_orchestrator.connectors.connections import Auth, Connection, Connections
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
-from xorb_orchestrator.models.guardrails import AutonomyState, GuardrailsInput, GuardrailsState, PauseRequest
+from xorb_orchestrator.models.guardrails import AutonomyState, GuardrailsState, PauseRequest
 from xorb_orchestrator.models.ids import guardrails_id
 from xorb_orchestrator.models.playbook_run import ApprovalDecision, RunStatus
+from xorb_orchestrator.services import autonomy as services_autonomy
 from xorb_orchestrator.workflows.guardrails import GuardrailsWorkflow
 from xorb_orchestrator.workflows.playbook.workflow import PlaybookWorkflow
 
@@ -86,14 +87,11 @@ async def guardrails(client: Client, runner: Runner) -> GuardrailsState:
 
 
 async def autonomy(client: Client, runner: Runner, update: str) -> AutonomyState:
-    start = WithStartWorkflowOperation(
-        GuardrailsWorkflow.run, GuardrailsInput(), id=guardrails_id(runner.task_queue),
-        task_queue=runner.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )  # fmt: skip
-    method = GuardrailsWorkflow.pause if update == "pause" else GuardrailsWorkflow.resume
-    return await client.execute_update_with_start_workflow(
-        method, PauseRequest(by="dana", reason="drill"), start_workflow_operation=start
-    )
+    """Pause or resume the runner's deployment as the API does (services/autonomy.py)."""
+    settings = make_settings(str(client.service_client.config.target_host), "redis://127.0.0.1:1/0",
+                             TEMPORAL_TASK_QUEUE=runner.task_queue)  # fmt: skip
+    change = services_autonomy.pause if update == "pause" else services_autonomy.resume
+    return await change(client, settings, PauseRequest(by="dana", reason="drill"))
 
 
 async def test_a_one_way_action_waits_for_a_person_and_runs_once_approved(runner: Runner, org: OktaOrg) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
 
-from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail, post_as_person
 
 autonomy_app = typer.Typer(
     help="The kill switch: stop every new autonomous effect (and release open containments), or resume.",
@@ -26,20 +25,6 @@ Role = Annotated[
     list[str] | None,
     typer.Option("--role", help="A role you hold (repeat for several; default: the roles of a person-bound key)."),
 ]
-
-
-def _post(path: str, body: dict[str, Any], name: str | None, roles: list[str] | None, url: str | None,
-          key: str | None) -> dict[str, Any]:  # fmt: skip
-    headers = {"X-Xorb-Roles": ",".join(roles)} if roles else {}
-    if name:
-        headers["X-Xorb-Approver"] = name
-    status, data = call_api("POST", path, api_url=url, api_key=key, body=body, headers=headers)
-    if status == 422 and not name and isinstance(data, dict) and data.get("error") == "missing_approver":
-        headers["X-Xorb-Approver"] = getpass.getuser()  # a service key: say who, as `incidents approve` does
-        status, data = call_api("POST", path, api_url=url, api_key=key, body=body, headers=headers)
-    if status != 200:
-        raise fail(error_text(data))
-    return dict(data)
 
 
 @autonomy_app.command("status")
@@ -73,7 +58,7 @@ def pause(
     api_key: ApiKey = None,
 ) -> None:
     """Stop every new autonomous effect, everywhere: steps in flight finish, new ones wait for a person."""
-    data = _post("/v1/autonomy/pause", {"reason": reason, "rollback": rollback}, name, role, api_url, api_key)
+    data = post_as_person("/v1/autonomy/pause", {"reason": reason, "rollback": rollback}, name, role, api_url, api_key)
     typer.echo(_said(data["autonomy"]))
     if rollback:
         released = data.get("released", [])
@@ -89,7 +74,7 @@ def resume(
     api_key: ApiKey = None,
 ) -> None:
     """Let autonomous effects start again (a role of XORB_GUARDRAIL_APPROVERS)."""
-    data = _post("/v1/autonomy/resume", {"reason": reason}, name, role, api_url, api_key)
+    data = post_as_person("/v1/autonomy/resume", {"reason": reason}, name, role, api_url, api_key)
     typer.echo(_said(data["autonomy"]))
 
 

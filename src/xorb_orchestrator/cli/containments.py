@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
 
-from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail, post_as_person
 
 containments_app = typer.Typer(
     help="Containments: list what is in place and until when; release one now, or keep it longer.",
@@ -66,7 +65,9 @@ def show(workflow_id: str, as_json: AsJson = False, api_url: ApiUrl = None, api_
 def release(workflow_id: str, reason: Reason = "", name: As = None, api_url: ApiUrl = None,
             api_key: ApiKey = None) -> None:  # fmt: skip
     """Release it now: its undo runs (a block lifted, a host released)."""
-    data = _post(f"/v1/containments/{quote(workflow_id, safe='')}/release", {"reason": reason}, name, api_url, api_key)
+    data = post_as_person(
+        f"/v1/containments/{quote(workflow_id, safe='')}/release", {"reason": reason}, name, None, api_url, api_key
+    )
     for line in summary_lines(data, detailed=True):
         typer.echo(line)
 
@@ -82,19 +83,8 @@ def extend(
 ) -> None:
     """Keep it in place longer: its end moves to now + --for."""
     body = {"duration": duration, "reason": reason}
-    data = _post(f"/v1/containments/{quote(workflow_id, safe='')}/extend", body, name, api_url, api_key)
+    data = post_as_person(f"/v1/containments/{quote(workflow_id, safe='')}/extend", body, name, None, api_url, api_key)
     typer.echo(f"{data['workflow_id']}: now until {data['until']}")
-
-
-def _post(path: str, body: dict[str, Any], name: str | None, url: str | None, key: str | None) -> dict[str, Any]:
-    headers = {"X-Xorb-Approver": name} if name else {}
-    status, data = call_api("POST", path, api_url=url, api_key=key, body=body, headers=headers)
-    if status == 422 and not name and isinstance(data, dict) and data.get("error") == "missing_approver":
-        headers["X-Xorb-Approver"] = getpass.getuser()  # a service key: say who, as `incidents approve` does
-        status, data = call_api("POST", path, api_url=url, api_key=key, body=body, headers=headers)
-    if status != 200:
-        raise fail(error_text(data))
-    return dict(data)
 
 
 def summary_lines(item: dict[str, Any], *, detailed: bool = False) -> list[str]:

@@ -11,7 +11,6 @@ once per name.
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -19,7 +18,7 @@ from urllib.parse import quote
 import typer
 from pydantic import TypeAdapter, ValidationError
 
-from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
+from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail, post_as_person
 from xorb_orchestrator.cli.explain import decision_lines, observable_lines
 from xorb_orchestrator.models.approvals import ApprovalOutputs
 
@@ -38,17 +37,7 @@ def _decide(
     body: dict[str, object] = {"step": step, "approve": approve, "comment": comment, "iteration": iteration}
     if outputs:
         body["outputs"] = outputs
-    path = f"/v1/incidents/{incident}/approvals"
-    headers = {"X-Xorb-Roles": ",".join(roles)} if roles else {}
-    if name:
-        headers["X-Xorb-Approver"] = name
-    status, data = call_api("POST", path, api_url=api_url, api_key=api_key, body=body, headers=headers)
-    if status == 422 and not name and isinstance(data, dict) and data.get("error") == "missing_approver":
-        # A service key: the API needs to be told who decides (nothing was recorded); default to the login name.
-        headers["X-Xorb-Approver"] = getpass.getuser()
-        status, data = call_api("POST", path, api_url=api_url, api_key=api_key, body=body, headers=headers)
-    if status != 200:
-        raise fail(error_text(data))
+    data = post_as_person(f"/v1/incidents/{incident}/approvals", body, name, roles, api_url, api_key)
     verb = "approved" if approve else "denied"
     typer.echo(
         f"{data['approver']} {verb} step {step!r} of {incident}: {data['outcome']} "

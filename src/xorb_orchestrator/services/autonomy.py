@@ -1,27 +1,20 @@
 """The kill switch and the budgets' state, for the API and the CLI: pause and resume autonomy deployment-wide
-(GuardrailsWorkflow, started if it is not running), and with a pause's rollback, release every open containment
-(each ContainmentWorkflow runs its undo now)."""
+(GuardrailsWorkflow, started if it is not running). A pause's rollback is containments.release_all."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from xorb_orchestrator.config import Settings
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
-from xorb_orchestrator.models.containment import ReleaseRequest
 from xorb_orchestrator.models.guardrails import AutonomyState, BudgetUse, GuardrailsInput, GuardrailsState, PauseRequest
 from xorb_orchestrator.models.ids import guardrails_id
-from xorb_orchestrator.models.workflow_names import CONTAINMENT_WORKFLOW
 from xorb_orchestrator.policy.budgets import budgets_of
-from xorb_orchestrator.workflows.containment import ContainmentWorkflow
 from xorb_orchestrator.workflows.guardrails import GuardrailsWorkflow
-
-MAX_RELEASED = 10_000
 
 
 def _start(settings: Settings) -> WithStartWorkflowOperation[Any, Any]:
@@ -65,26 +58,3 @@ async def _update(client: Client, settings: Settings, update: Any, request: Paus
     except RPCError as exc:
         raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
     return result
-
-
-async def release_all(client: Client, settings: Settings, request: ReleaseRequest) -> list[str]:
-    """Release every open containment of this deployment now (their undo runs); the workflow ids released."""
-    query = (
-        f"WorkflowType = '{CONTAINMENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
-        f"AND TaskQueue = '{settings.temporal_task_queue.replace(chr(39), '')}'"
-    )
-    try:
-        ids = [
-            execution.id
-            async for execution in client.list_workflows(query, limit=MAX_RELEASED)
-            if execution.status == WorkflowExecutionStatus.RUNNING
-        ]
-        await asyncio.gather(
-            *(
-                client.get_workflow_handle(workflow_id).signal(ContainmentWorkflow.release, request)
-                for workflow_id in ids
-            )
-        )
-    except RPCError as exc:
-        raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
-    return ids

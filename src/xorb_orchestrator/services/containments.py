@@ -28,11 +28,8 @@ class NotActive(Exception):
 
 async def list_containments(client: Client, settings: Settings, *, open_only: bool = True) -> list[ContainmentSummary]:
     """The deployment's containments, the soonest end first (ended ones after, most recent first)."""
-    clauses = [f"WorkflowType = '{CONTAINMENT_WORKFLOW}'", f"TaskQueue = '{_quoted(settings.temporal_task_queue)}'"]
-    if open_only:
-        clauses.append("ExecutionStatus = 'Running'")
     try:
-        executions = [e async for e in client.list_workflows(" AND ".join(clauses), limit=MAX_LISTED)]
+        executions = [e async for e in client.list_workflows(_query(settings, open_only), limit=MAX_LISTED)]
         found = await asyncio.gather(*(_summary(client, e.id, e.status) for e in executions))
     except RPCError as exc:
         raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
@@ -44,11 +41,27 @@ async def list_containments(client: Client, settings: Settings, *, open_only: bo
 
 async def count_open(client: Client, settings: Settings) -> int:
     """How many containments are in place now (for the metrics)."""
-    query = (
-        f"WorkflowType = '{CONTAINMENT_WORKFLOW}' AND ExecutionStatus = 'Running' "
-        f"AND TaskQueue = '{_quoted(settings.temporal_task_queue)}'"
+    return (await client.count_workflows(_query(settings))).count
+
+
+async def release_all(client: Client, settings: Settings, request: ReleaseRequest) -> list[str]:
+    """Release every open containment of this deployment now (their undo runs: the kill switch's rollback); the
+    workflow ids released. One that ended meanwhile (its time was up) needs no release and is left out."""
+    try:
+        ids = [
+            execution.id
+            async for execution in client.list_workflows(_query(settings), limit=MAX_LISTED)
+            if execution.status == WorkflowExecutionStatus.RUNNING
+        ]
+    except RPCError as exc:
+        raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from None
+    sent = await asyncio.gather(
+        *(client.get_workflow_handle(workflow_id).signal(ContainmentWorkflow.release, request) for workflow_id in ids),
+        return_exceptions=True,
     )
-    return (await client.count_workflows(query)).count
+    return [
+        workflow_id for workflow_id, outcome in zip(ids, sent, strict=True) if not isinstance(outcome, BaseException)
+    ]
 
 
 async def get(client: Client, workflow_id: str) -> ContainmentSummary:
@@ -117,5 +130,8 @@ def _check_id(workflow_id: str) -> None:
         raise NotFound(f"no containment {workflow_id!r} (containment ids start with {_ID_PREFIX!r})")
 
 
-def _quoted(text: str) -> str:
-    return text.replace("'", "")
+def _query(settings: Settings, open_only: bool = True) -> str:
+    """This deployment's containments (its task queue), the open ones by default: a visibility query."""
+    queue = settings.temporal_task_queue.replace("'", "")
+    running = " AND ExecutionStatus = 'Running'" if open_only else ""
+    return f"WorkflowType = '{CONTAINMENT_WORKFLOW}' AND TaskQueue = '{queue}'{running}"

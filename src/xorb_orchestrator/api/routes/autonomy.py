@@ -16,10 +16,9 @@ from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.config.api_keys import Person
-from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.containment import ReleaseRequest
 from xorb_orchestrator.models.guardrails import PauseRequest
-from xorb_orchestrator.services import autonomy
+from xorb_orchestrator.services import autonomy, containments
 
 router = APIRouter()
 
@@ -37,16 +36,9 @@ class ResumeBody(BaseModel):
     reason: str = Field("", max_length=1000)
 
 
-def _unavailable(exc: Exception) -> ApiError:
-    return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"})
-
-
 @router.get("/autonomy", summary="The kill switch and the blast-radius budgets' use", responses=errors(503))
 async def status(svc: Services = Depends(services)) -> dict[str, Any]:
-    try:
-        state = await autonomy.state(svc.client, svc.settings)
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
+    state = await autonomy.state(svc.client, svc.settings)
     return state.model_dump(mode="json")
 
 
@@ -63,17 +55,14 @@ async def pause(
     roles: str | None = Header(None, alias="X-Xorb-Roles"),
 ) -> dict[str, Any]:
     name, _ = decider(person, approver, roles, svc.settings.approver_headers)
-    try:
-        state = await autonomy.pause(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
-        released = (
-            await autonomy.release_all(
-                svc.client, svc.settings, ReleaseRequest(by=name, reason=f"kill switch rollback: {body.reason}".strip())
-            )
-            if body.rollback
-            else []
+    state = await autonomy.pause(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
+    released = (
+        await containments.release_all(
+            svc.client, svc.settings, ReleaseRequest(by=name, reason=f"kill switch rollback: {body.reason}".strip())
         )
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
+        if body.rollback
+        else []
+    )
     detail = {"paused": True, "reason": body.reason, "rollback": body.rollback, "released": released[:1000]}
     audited = await record(svc, "autonomy", name, "pause", detail)
     return {"autonomy": state.model_dump(mode="json"), "released": released, "audited": audited}
@@ -95,9 +84,6 @@ async def resume(
     allowed = svc.settings.guardrail_approver_roles
     if not set(held) & set(allowed):
         raise ApiError(403, "not_allowed", f"{name} may not resume autonomy (roles allowed: {', '.join(allowed)})")
-    try:
-        state = await autonomy.resume(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
+    state = await autonomy.resume(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
     audited = await record(svc, "autonomy", name, "resume", {"paused": False, "reason": body.reason})
     return {"autonomy": state.model_dump(mode="json"), "audited": audited}

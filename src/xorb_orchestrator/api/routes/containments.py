@@ -16,7 +16,6 @@ from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.config.api_keys import Person
-from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.containment import MAX_EXTENSION, ExtendRequest, ReleaseRequest
 from xorb_orchestrator.playbook import Duration, format_duration
 from xorb_orchestrator.services import containments
@@ -51,19 +50,12 @@ class ExtendBody(BaseModel):
         return datetime.now(UTC) + (self.duration or timedelta(0))
 
 
-def _unavailable(exc: Exception) -> ApiError:
-    return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"})
-
-
 @router.get("/containments", summary="Containments: what is in place, until when, and its undo", responses=errors(503))
 async def list_containments(
     svc: Services = Depends(services),
     state: Literal["open", "all"] = Query("open", description="open (default) or all (ended ones too)"),
 ) -> dict[str, Any]:
-    try:
-        found = await containments.list_containments(svc.client, svc.settings, open_only=state == "open")
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
+    found = await containments.list_containments(svc.client, svc.settings, open_only=state == "open")
     return {"items": [summary.model_dump(mode="json") for summary in found]}
 
 
@@ -73,8 +65,6 @@ async def get_containment(workflow_id: str, svc: Services = Depends(services)) -
         return (await containments.get(svc.client, workflow_id)).model_dump(mode="json")
     except containments.NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
 
 
 @router.post(
@@ -98,8 +88,6 @@ async def release(
         raise ApiError(404, "not_found", str(exc)) from None
     except containments.NotActive as exc:
         raise ApiError(409, "not_active", str(exc)) from None
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
     return summary.model_dump(mode="json")
 
 
@@ -126,6 +114,4 @@ async def extend(
         raise ApiError(404, "not_found", str(exc)) from None
     except containments.NotActive as exc:
         raise ApiError(409, "not_active", str(exc)) from None
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
     return summary.model_dump(mode="json")

@@ -105,9 +105,12 @@ class ActionSteps:
         hold = hold_approval(step.id, verdict)
         key = instance_key(self.key, step.id, scope.iterations) + "/hold"
         notices = notices_on()
-        if notices:
-            await tell_asked(key, self.request.incident, hold, hold_message(step.action, verdict), [shown])
-        pending = await self.desk.ask(hold, scope.iteration, hold_message(step.action, verdict), [shown])
+        message = hold_message(step.action, verdict)
+
+        async def asking(number: int) -> None:
+            await tell_asked(key, self.request.incident, hold, message, [shown], number)
+
+        pending = await self.desk.ask(hold, scope.iteration, message, [shown], asking if notices else None)
         if notices:
             await tell_decided(key, self.request.incident, step.id, pending)
         record.votes = pending.request.votes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 from temporalio import workflow
@@ -94,10 +95,11 @@ class ApprovalDesk:
         iteration: int | None,
         message: str,
         requests: list[GatedRequest] | None = None,
-        escalated: Callable[[int], Awaitable[None]] | None = None,
+        asking: Callable[[int], Awaitable[None]] | None = None,
     ) -> PendingApproval:
-        """Wait for the decision, round after round; every round is bounded by its timeout. `escalated(n)` is
-        awaited as round n (1, 2 ...: an escalation) starts, e.g. to tell its approvers."""
+        """Wait for the decision, round after round; every round is bounded by its timeout. `asking(n)` is awaited
+        as round n starts (0, then 1, 2 ...: escalations), once the approval can be decided: to tell its
+        approvers, who may answer at once."""
         rounds = step.approval.rounds()
         first = rounds[0]
         pending = PendingApproval(
@@ -115,13 +117,15 @@ class ApprovalDesk:
         self.pending[key] = pending
         try:
             for number, group in enumerate(rounds):
-                if number and escalated is not None:
-                    await escalated(number)
                 request = pending.request
                 request.round, request.required = number, group.required
                 request.roles, request.people = list(group.approvers.roles), list(group.approvers.people)
                 request.deadline = workflow.now() + group.timeout
-                if await wait_until(lambda: pending.outcome != "pending", group.timeout):
+                if asking is not None:  # decidable from here on: a person told may answer at once
+                    await asking(number)
+                left = request.deadline - workflow.now()  # the deadline holds, however long telling took
+                decided = pending.outcome != "pending"
+                if decided or (left > timedelta(0) and await wait_until(lambda: pending.outcome != "pending", left)):
                     break
                 waited = format_duration(group.timeout)
                 if group.on_timeout is OnTimeout.APPROVE:
@@ -147,7 +151,7 @@ class ApprovalDesk:
         if len(matches) == 1:
             return matches[0]
         if matches:
-            items = ", ".join(str(m.request.iteration) for m in matches)
+            items = ", ".join(sorted(str(m.request.iteration) for m in matches))
             return f"step {decision.step_id!r} waits for approval in several for_each items ({items}): give iteration"
         waiting = ", ".join(sorted({step_id for step_id, _ in self.pending})) or "none"
         return f"step {decision.step_id!r} is not waiting for an approval (waiting: {waiting})"

@@ -329,13 +329,11 @@ class StepRunner(ActionSteps):
             return StepState(status=StepStatus.COMPLETED, approved=True, approvers=["policy"]), None
         key = instance_key(self.key, step.id, scope.iterations)
         notices = notices_on()
-        if notices:
-            await tell_asked(key, self.request.incident, step, message, requests)
 
-        async def escalated(number: int) -> None:
+        async def asking(number: int) -> None:
             await tell_asked(key, self.request.incident, step, message, requests, number)
 
-        pending = await self.desk.ask(step, scope.iteration, message, requests, escalated if notices else None)
+        pending = await self.desk.ask(step, scope.iteration, message, requests, asking if notices else None)
         if notices:
             await tell_decided(key, self.request.incident, step.id, pending)
         record.votes, record.decision = pending.request.votes, pending.outcome
