@@ -38,7 +38,7 @@ lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
-	.lock-venv/bin/pip install --quiet '.[test]'
+	.lock-venv/bin/pip install --quiet '.[test,bench]'
 	{ echo "# Exact versions for 'make install' (pip --constraint). Regenerate with 'make lock'."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^xorb-orchestrator'; } > $(LOCK)
 	rm -rf .lock-venv build
