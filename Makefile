@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The exact versions CI tested: `make install` installs these, `make lock` refreshes them.
 LOCK   := requirements.lock
 
-.PHONY: install run test lint format lock clean
+.PHONY: install run demo test lint format lock clean screenshots
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/xorb dev
+
+# `make run` with the console walkthrough's demo policy and playbook (README, Quickstart).
+DEMO := docs/examples/console-demo
+demo: $(STAMP)
+	XORB_POLICY_FILE=$(DEMO)/policy.yaml XORB_PLAYBOOKS_DIR=$(DEMO)/playbooks \
+	XORB_NOTIFY_WEBHOOK_URLS=$${XORB_NOTIFY_WEBHOOK_URLS:-http://127.0.0.1:9000/hook} $(BIN)/xorb dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,6 +38,10 @@ format: $(STAMP)
 # Two processes: most tests wait on Temporal timers and real tools, so the suite takes about half the time.
 test: lint
 	$(BIN)/pytest -n 2
+
+# The console's pages as the README shows them (docs/console/), taken by the browser tests in Chromium.
+screenshots: $(STAMP)
+	XORB_SCREENSHOTS_DIR=docs/console $(BIN)/pytest -q tests/browser
 
 # Resolve pyproject.toml's ranges afresh in a clean environment and pin the result (commit the file).
 lock:

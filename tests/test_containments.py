@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from typer.testing import CliRunner
@@ -39,6 +39,16 @@ def gateway(tmp_path: Path) -> Iterator[Actuator]:
 def beacon(address: str) -> dict[str, Any]:
     return {"title": f"Beacon to {address}", "severity": "high", "source": "ids", "rule": f"beacon-{address}",
             "observables": {"src_ip": "10.0.0.5", "dest_ip": address}, "techniques": ["T1071.001"]}  # fmt: skip
+
+
+def _read_until(stream: IO[str], wanted: str) -> str:
+    """What a process printed, line by line, up to the line holding `wanted` (or its end)."""
+    seen = ""
+    for line in stream:
+        seen += line
+        if wanted in line:
+            break
+    return seen
 
 
 async def xorb(svc: RunningService, *args: str, ok: bool = True) -> str:
@@ -76,10 +86,11 @@ async def test_a_containment_is_listed_extended_and_released_by_a_person(
                  "--every", "0.5", "--api-url", svc.base_url, "--api-key", API_KEY],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            await asyncio.sleep(4)
-            watcher.send_signal(signal.SIGINT)
+            assert watcher.stdout is not None
+            shown = await asyncio.wait_for(asyncio.to_thread(_read_until, watcher.stdout, first), timeout=60)
+            watcher.send_signal(signal.SIGINT)  # Ctrl-C once it printed the incident (on a busy machine, seconds)
             out, err = await asyncio.to_thread(watcher.communicate, timeout=20)
-            assert watcher.returncode == 0 and first in out and "Traceback" not in err, (out, err)
+            assert watcher.returncode == 0 and first in shown and "Traceback" not in err, (shown + out, err)
 
             listed = json.loads(await xorb(svc, "containments", "list", "--json"))["items"]
             [item] = [i for i in listed if i["workflow_id"] == workflow_id]

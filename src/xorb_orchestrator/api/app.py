@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from xorb_orchestrator import __version__
 from xorb_orchestrator.api.auth import ApiKeys, require_api_key
+from xorb_orchestrator.api.console import install_console
 from xorb_orchestrator.api.deps import Services
 from xorb_orchestrator.api.errors import install_error_handlers
 from xorb_orchestrator.api.openapi import errors, install_openapi
@@ -57,4 +58,5 @@ def create_app(svc: Services, api_keys: Sequence[ApiKeyEntry]) -> FastAPI:
     ):
         app.include_router(router, prefix="/v1", dependencies=secured, responses=documented, tags=[tag])
     app.include_router(health.router, tags=["operations"])
+    install_console(app)  # the SOC console at / (people signed in with their own key)
     return app

@@ -19,8 +19,8 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail, post_as_person
-from xorb_orchestrator.cli.explain import decision_lines, observable_lines
 from xorb_orchestrator.models.approvals import ApprovalOutputs
+from xorb_orchestrator.services.plan_explanation import decision_lines, observable_lines
 
 incidents_app = typer.Typer(
     help="Incidents: list, show and watch them; the approvals waiting for people; approve or deny one.",

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 import typer
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, call_api, error_text, fail
-from xorb_orchestrator.cli.explain import age_text
+from xorb_orchestrator.services.plan_explanation import age_text
 
 ti_app = typer.Typer(help="Threat intelligence: feeds (XORB_TI_FEEDS_FILE), their syncs, and lookups.")
 

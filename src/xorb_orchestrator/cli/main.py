@@ -32,7 +32,9 @@ from xorb_orchestrator.devtools.stack import (
     DevStack,
     DevStackError,
     choose_port,
+    dev_console_person,
     load_or_create_api_key,
+    write_console_key_file,
     write_endpoints,
 )
 from xorb_orchestrator.infrastructure.logs import setup_logging
@@ -153,6 +155,12 @@ async def _dev(
     )
     api_port = choose_port(api_port, "the API", "--api-port")
     key = load_or_create_api_key(data_dir, api_key)
+    api_url = f"http://127.0.0.1:{api_port}"
+    # The console needs a person's key: one bound to whoever runs `xorb dev`, unless they bring their own file.
+    person, console_key, key_file = None, None, settings.api_key_file
+    if key_file is None:
+        person = dev_console_person(settings.guardrail_approver_roles)
+        console_key, key_file = write_console_key_file(data_dir, *person)
     await stack.start()
     try:
         dev_settings = settings.model_copy(
@@ -162,21 +170,33 @@ async def _dev(
                 "api_host": "127.0.0.1",
                 "api_port": api_port,
                 "api_keys": ",".join(filter(None, [key, settings.api_keys])),
+                "api_key_file": key_file,
+                "temporal_ui_url": settings.temporal_ui_url or stack.ui_url,
+                "public_url": settings.public_url or api_url,  # approval notices link to the console here
             }
         )
-        api_url = f"http://127.0.0.1:{api_port}"
         endpoints = {
             "api_url": api_url,
             "temporal_address": stack.temporal_address,
             "ui_url": stack.ui_url,
+            "console_url": f"{api_url}/",
             "metrics_url": f"{api_url}/metrics",
             "redis_url": dev_settings.redis_url,
         }
+
+        if person is not None:
+            console = (
+                f"  Console      {api_url}/   (sign in with the console key)\n"
+                f"  Console key  {console_key}   ({person[0]}: {person[1].replace(',', ', ')})\n"
+            )
+        else:
+            console = f"  Console      {api_url}/   (sign in with a person's key from {key_file})\n"
 
         async def announce() -> None:
             path = write_endpoints(data_dir, endpoints)
             typer.echo(
                 f"\nxorb-orchestrator {__version__} is ready ({time.monotonic() - started:.1f}s)\n"
+                f"{console}"
                 f"  API          {api_url}   (OpenAPI docs: {api_url}/docs)\n"
                 f"  Temporal UI  {stack.ui_url}\n"
                 f"  Metrics      {api_url}/metrics\n"

@@ -11,7 +11,7 @@ import httpx
 import typer
 
 from xorb_orchestrator.cli.connection import ApiKey, ApiUrl, api_endpoint, error_text, fail
-from xorb_orchestrator.cli.explain import decision_lines, observable_lines
+from xorb_orchestrator.services.plan_explanation import decision_lines, observable_lines
 
 plan_app = typer.Typer(help="Response plans: explain what the policy would do for an alert.")
 

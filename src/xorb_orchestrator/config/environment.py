@@ -23,6 +23,7 @@ READ_ELSEWHERE = frozenset(
         "XORB_CODEC_SERVER_TOKEN",  # xorb codec-server
         "XORB_API_BIND",  # docker-compose.yml's published address
         "XORB_CACAO_CORPUS", "XORB_CACAO_DIR", "XORB_SCHEMATHESIS_EXAMPLES",  # the test suite's knobs
+        "XORB_SCREENSHOTS_DIR",  # the browser tests save each console page there
     }
 )  # fmt: skip
 # The `temporal` CLI's environment (its docs' "Environment variables"): set for it, not for us.

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535, alias="XORB_API_PORT")
     # Where people reach the API (and the console), for the links in notifications; none: no link.
     public_url: str = Field("", alias="XORB_PUBLIC_URL")
+    temporal_ui_url: str = Field("", alias="XORB_TEMPORAL_UI_URL")
     api_keys: str | None = Field(None, alias="XORB_API_KEYS", repr=False)
     api_key_file: Path | None = Field(None, alias="XORB_API_KEY_FILE")
     # Whether a service key (one not bound to a person) may name the approver in X-Xorb-Approver/X-Xorb-Roles:
@@ -152,7 +153,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a redis://, rediss:// or unix:// URL")
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_url", "temporal_ui_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import getpass
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -170,12 +172,42 @@ def load_or_create_api_key(data_dir: Path, given: str | None) -> str:
         key = path.read_text().strip()
         if key:
             return key
-    data_dir.mkdir(parents=True, exist_ok=True)
     key = "xorb_" + secrets.token_urlsafe(24)
+    _write_private(path, key + "\n")
+    return key
+
+
+# Roles the dev console's person holds: every approver role the bundled playbooks name, and the kill switch's.
+DEV_CONSOLE_ROLES = ("soc-lead", "ciso", "identity-admin")
+
+
+def dev_console_person(extra_roles: list[str]) -> tuple[str, str]:
+    """(name, comma-separated roles) of the person `xorb dev`'s console key belongs to: whoever runs it."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container with an unnamed uid)
+        name = ""
+    name = re.sub(r"[^A-Za-z0-9._@-]", "", name)[:64] or "analyst"
+    return name, ",".join(dict.fromkeys([*DEV_CONSOLE_ROLES, *extra_roles]))
+
+
+def write_console_key_file(data_dir: Path, name: str, roles: str) -> tuple[str, Path]:
+    """The dev console's person-bound key (kept in the data directory like the API key) and the key file that
+    binds it to `name` with `roles`, rewritten at each start so a changed role list takes effect."""
+    key_path, file_path = data_dir / "console_key", data_dir / "api_keys"
+    key = key_path.read_text().strip() if key_path.is_file() else ""
+    if not key:
+        key = "xorb_person_" + secrets.token_urlsafe(24)
+        _write_private(key_path, key + "\n")
+    _write_private(file_path, f"# written by `xorb dev` at each start\n{key} {name} {roles}\n")
+    return key, file_path
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+        handle.write(text)
 
 
 def write_endpoints(data_dir: Path, endpoints: dict[str, str]) -> Path:

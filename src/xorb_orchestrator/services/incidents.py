@@ -81,9 +81,20 @@ async def with_live_playbook(client: Client, view: IncidentView) -> IncidentView
     return view
 
 
-def visibility_query(status: str | None, severity: str | None, task_queue: str | None = None) -> str:
+def visibility_query(
+    status: str | None,
+    severity: str | None,
+    task_queue: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> str:
     """Build the list filter from validated values only (never raw user text in the query)."""
     clauses = ["WorkflowType = 'IncidentWorkflow'"]
+    # An incident's workflow starts with its first alert: the time range is on that start.
+    for op, moment in ((">=", since), ("<", until)):
+        if moment is not None:
+            utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            clauses.append(f"StartTime {op} '{utc.year:04d}{utc.strftime('-%m-%dT%H:%M:%S.%fZ')}'")
     if task_queue:  # this deployment's incidents only (queue names come from settings, not requests)
         clauses.append(f"TaskQueue = '{task_queue}'")
     if status is not None:
@@ -129,14 +140,21 @@ async def list_incidents(
     page_size: int = 50,
     page_token: str | None = None,
     task_queue: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> IncidentPage:
-    """Newest first, filtered by status and severity, one page at a time."""
+    """Newest first, filtered by status, severity and start time, one page at a time."""
     if not 1 <= page_size <= 500:
         raise BadRequest(f"page_size: expected 1-500, got {page_size}")
+    for name, moment in (("since", since), ("until", until)):
+        # What Temporal's visibility store compares, with a margin for any UTC offset.
+        if moment is not None and not 1970 < moment.year < 9999:
+            raise BadRequest(f"{name}: expected a time after 1970 and before 9999")
+    if since is not None and until is not None and since >= until:
+        raise BadRequest("since: must be before until")
+    query = visibility_query(status, severity, task_queue, since, until)
     try:
-        states, next_token = await list_incident_states(
-            client, visibility_query(status, severity, task_queue), page_size, _decode_token(page_token)
-        )
+        states, next_token = await list_incident_states(client, query, page_size, _decode_token(page_token))
     except RPCError as exc:
         if exc.status == RPCStatusCode.INVALID_ARGUMENT and page_token:
             raise BadRequest("page_token: not a token this API issued") from None

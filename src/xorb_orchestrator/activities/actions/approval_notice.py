@@ -33,7 +33,7 @@ def notice_text(args: ApprovalNoticeArgs, incident_id: str, title: str, public_u
             f"Approval of step {args.step}, {where}: {args.event}" + (f" ({args.outcome})" if args.outcome else "")
         ]
     if public_url:
-        lines.append(f"{public_url}/v1/incidents/{incident_id}")
+        lines.append(f"{public_url}/incidents/{incident_id}")  # the console page: decide there with a click
     return "\n".join(lines)[:MAX_TEXT]
 
 

@@ -18,18 +18,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from xorb_orchestrator.api.audit_trail import record
 from xorb_orchestrator.api.auth import require_api_key
+from xorb_orchestrator.api.decisions import approval_decision, decide_approval
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.config.api_keys import Person
-from xorb_orchestrator.infrastructure import metrics
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.approvals import ApprovalOutputs
-from xorb_orchestrator.models.playbook_run import ApprovalDecision
 from xorb_orchestrator.services import playbook_runs
-from xorb_orchestrator.services.playbook_client import ApprovalRejected
 
 router = APIRouter()
 _INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
@@ -105,33 +102,11 @@ async def decide(
     if not _INCIDENT_ID.match(incident_id):
         raise ApiError(404, "not_found", f"no incident {incident_id!r}")
     name, held = decider(person, approver, roles, svc.settings.approver_headers)
-    decision = ApprovalDecision(
-        incident_id=incident_id,
-        step_id=body.step,
-        iteration=body.iteration,
-        approver=name,
-        roles=held,
-        approve=body.approve,
-        comment=body.comment,
-        outputs=body.outputs if body.approve else {},  # a denial gives no values: none reach the run's history
+    decision = approval_decision(
+        incident_id, body.step, body.iteration, name, held, body.approve, body.comment, body.outputs
     )
-    try:
-        workflow_id, receipt = await playbook_runs.decide(svc.client, svc.settings, decision)
-    except playbook_runs.NotWaiting as exc:
-        raise ApiError(409, "not_waiting", str(exc)) from None
-    except playbook_runs.RunNotAnswering as exc:
-        raise ApiError(503, "run_not_answering", str(exc), headers={"Retry-After": "5"}) from None
-    except playbook_runs.NotAllowed as exc:
-        raise ApiError(403, "not_allowed", str(exc)) from None
-    except ApprovalRejected as exc:
-        raise ApiError(409, "approval_refused", str(exc)) from None
-    except TemporalUnavailable as exc:
-        raise _unavailable(exc) from None
     identity = "api_key" if person is not None else "header"
-    metrics.APPROVAL_DECISIONS.labels("approve" if body.approve else "deny", identity).inc()
-    detail = {"step": receipt.step_id, "iteration": receipt.iteration, "approve": body.approve, "roles": held,
-              "comment": body.comment[:2000], "outcome": receipt.outcome, "workflow_id": workflow_id}  # fmt: skip
-    audited = await record(svc, "approval", name, f"{workflow_id}/{receipt.step_id}", detail, incident_id)
+    workflow_id, receipt, audited = await decide_approval(svc, decision, identity)
     return {
         "audited": audited,
         "incident_id": incident_id,

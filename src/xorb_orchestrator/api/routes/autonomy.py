@@ -9,16 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from xorb_orchestrator.api.audit_trail import record
 from xorb_orchestrator.api.auth import require_api_key
+from xorb_orchestrator.api.decisions import pause_autonomy, resume_autonomy
 from xorb_orchestrator.api.deps import Services, services
-from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.config.api_keys import Person
-from xorb_orchestrator.models.containment import ReleaseRequest
-from xorb_orchestrator.models.guardrails import PauseRequest
-from xorb_orchestrator.services import autonomy, containments
+from xorb_orchestrator.services import autonomy
 
 router = APIRouter()
 
@@ -55,16 +52,7 @@ async def pause(
     roles: str | None = Header(None, alias="X-Xorb-Roles"),
 ) -> dict[str, Any]:
     name, _ = decider(person, approver, roles, svc.settings.approver_headers)
-    state = await autonomy.pause(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
-    released = (
-        await containments.release_all(
-            svc.client, svc.settings, ReleaseRequest(by=name, reason=f"kill switch rollback: {body.reason}".strip())
-        )
-        if body.rollback
-        else []
-    )
-    detail = {"paused": True, "reason": body.reason, "rollback": body.rollback, "released": released[:1000]}
-    audited = await record(svc, "autonomy", name, "pause", detail)
+    state, released, audited = await pause_autonomy(svc, name, body.reason, body.rollback)
     return {"autonomy": state.model_dump(mode="json"), "released": released, "audited": audited}
 
 
@@ -81,9 +69,5 @@ async def resume(
     roles: str | None = Header(None, alias="X-Xorb-Roles"),
 ) -> dict[str, Any]:
     name, held = decider(person, approver, roles, svc.settings.approver_headers)
-    allowed = svc.settings.guardrail_approver_roles
-    if not set(held) & set(allowed):
-        raise ApiError(403, "not_allowed", f"{name} may not resume autonomy (roles allowed: {', '.join(allowed)})")
-    state = await autonomy.resume(svc.client, svc.settings, PauseRequest(by=name, reason=body.reason))
-    audited = await record(svc, "autonomy", name, "resume", {"paused": False, "reason": body.reason})
+    state, audited = await resume_autonomy(svc, name, held, body.reason)
     return {"autonomy": state.model_dump(mode="json"), "audited": audited}

@@ -9,14 +9,14 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from xorb_orchestrator.api.audit_trail import record
 from xorb_orchestrator.api.auth import require_api_key
+from xorb_orchestrator.api.decisions import extend_containment, release_containment
 from xorb_orchestrator.api.deps import Services, services
 from xorb_orchestrator.api.errors import ApiError
 from xorb_orchestrator.api.identity import decider
 from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.config.api_keys import Person
-from xorb_orchestrator.models.containment import MAX_EXTENSION, ExtendRequest, ReleaseRequest
+from xorb_orchestrator.models.containment import MAX_EXTENSION, ExtendRequest
 from xorb_orchestrator.playbook import Duration, format_duration
 from xorb_orchestrator.services import containments
 
@@ -81,14 +81,7 @@ async def release(
     roles: str | None = Header(None, alias="X-Xorb-Roles"),
 ) -> dict[str, Any]:
     name, _ = decider(person, approver, roles, svc.settings.approver_headers)
-    try:
-        summary = await containments.release(svc.client, workflow_id, ReleaseRequest(by=name, reason=body.reason))
-        await record(svc, "release", name, workflow_id, {"reason": body.reason}, summary.incident_id)
-    except containments.NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
-    except containments.NotActive as exc:
-        raise ApiError(409, "not_active", str(exc)) from None
-    return summary.model_dump(mode="json")
+    return (await release_containment(svc, workflow_id, name, body.reason)).model_dump(mode="json")
 
 
 @router.post(
@@ -106,12 +99,4 @@ async def extend(
 ) -> dict[str, Any]:
     name, _ = decider(person, approver, roles, svc.settings.approver_headers)
     request = ExtendRequest(by=name, until=body.new_end(), reason=body.reason)
-    try:
-        summary = await containments.extend(svc.client, workflow_id, request)
-        detail = {"until": request.until.isoformat(), "reason": body.reason}
-        await record(svc, "extend", name, workflow_id, detail, summary.incident_id)
-    except containments.NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
-    except containments.NotActive as exc:
-        raise ApiError(409, "not_active", str(exc)) from None
-    return summary.model_dump(mode="json")
+    return (await extend_containment(svc, workflow_id, request)).model_dump(mode="json")

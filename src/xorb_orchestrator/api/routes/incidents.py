@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -15,7 +16,8 @@ from xorb_orchestrator.api.openapi import errors
 from xorb_orchestrator.infrastructure.temporal import TemporalUnavailable
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.services.incident_client import IncidentNotFound
-from xorb_orchestrator.services.incidents import BadRequest, get_incident, list_incidents
+from xorb_orchestrator.services.incident_search import IncidentFilter, search_incidents
+from xorb_orchestrator.services.incidents import BadRequest, get_incident
 
 router = APIRouter()
 
@@ -23,6 +25,9 @@ router = APIRouter()
 class IncidentPage(BaseModel):
     items: list[IncidentView]
     next_page_token: str | None
+    scanned: int = Field(
+        0, description="With source/observable/q: how many incidents were looked at (at most 1,000 a request)."
+    )
 
 
 def _unavailable(message: str) -> ApiError:
@@ -41,16 +46,23 @@ def _bad_query(field: str, problem: str) -> ApiError:
 async def get_incidents(
     status: str | None = Query(None, description="open|waiting|running|awaiting_approval|completed|failed|closed"),
     severity: str | None = Query(None, description="informational|low|medium|high|critical or 0-6"),
+    since: datetime | None = Query(None, description="first alert at or after (ISO 8601; UTC without offset)"),
+    until: datetime | None = Query(None, description="first alert before"),
+    source: str | None = Query(None, description="the detector's source name, exactly (any case)"),
+    observable: str | None = Query(None, description="an observable's value, or part of it"),
+    q: str | None = Query(None, description="text in the title, rule, id, source, observables or techniques"),
     page_size: int = Query(50, description="1-500"),
     page_token: str | None = Query(None),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
+    """Status, severity and time are answered by Temporal's index; source, observable and q are matched on the
+    newest incidents, at most 1,000 a request (`scanned`; `next_page_token` goes on), so a page may hold a few
+    more than `page_size`, or none with a token to continue."""
     try:
-        page = await list_incidents(
+        page = await search_incidents(
             svc.client,
             svc.cache,
-            status=status,
-            severity=severity,
+            IncidentFilter(status, severity, since, until, source, observable, q),
             page_size=page_size,
             page_token=page_token,
             task_queue=svc.settings.temporal_task_queue,
@@ -69,6 +81,7 @@ async def get_incidents(
     return {
         "items": [view.model_dump(mode="json") for view in page.items],
         "next_page_token": page.next_page_token,
+        "scanned": page.scanned,
     }
 
 

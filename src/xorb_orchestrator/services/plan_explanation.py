@@ -1,4 +1,4 @@
-"""How a plan's decision reads in a terminal: `xorb incidents show` and `xorb plan explain` print it alike."""
+"""How a plan's decision reads for a person: `xorb incidents show`, `xorb plan explain` and the console."""
 
 from __future__ import annotations
 
