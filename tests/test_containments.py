@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -136,3 +139,48 @@ async def test_a_containment_is_listed_extended_and_released_by_a_person(
     assert ended['ended_by="release",outcome="released"'] >= 1
     assert ended['ended_by="release",outcome="failed_undo"'] >= 1
     assert "xorb_containments_open " in scraped
+
+
+async def test_a_containment_is_extended_and_released_from_the_console(
+    temporal_address: str, redis_server: Any, tmp_path: Path, gateway: Actuator
+) -> None:
+    """The same ledger in the console: dana (a person's key) extends the block and releases it with a click; the
+    rule is deleted and the release is hers."""
+    connections = tmp_path / "connections.yaml"
+    connections.write_text("connections:\n" + gateway.connection_yaml())
+    dana = "xk-dana-" + secrets.token_urlsafe(16)
+    (tmp_path / "keys").write_text(f"{dana} dana soc-lead\n")
+    settings = make_settings(
+        temporal_address, redis_server.url, XORB_PLAYBOOKS_DIR=str(PLAYBOOKS_DIR),
+        XORB_CONNECTORS_FILE=str(connections), XORB_TI_FEEDS_FILE=str(feeds_file(tmp_path, C2[0])),
+        XORB_API_KEY_FILE=str(tmp_path / "keys"),
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_VARIABLE, gateway.key)
+        async with service(settings) as svc:
+            await sync_feed(svc.http)
+            first = await svc.send_alert(beacon(C2[0]))
+            workflow_id = (await svc.wait_for_incident(first, timeout=60))["containment"]["workflow_id"]
+            assert len(gateway.rules_for(C2[0])) == 1
+            async with httpx.AsyncClient(base_url=svc.base_url, headers={"Origin": svc.base_url}) as tab:
+                form = await tab.get("/signin")
+                token = re.search(r'name="token" value="([^"]+)"', form.text)
+                assert token is not None
+                await tab.post("/signin", data={"token": token.group(1), "key": dana, "next": "/containments"})
+                page = (await tab.get("/containments")).text
+                assert first in page and "Release now" in page and "slpf:rule_number" in page
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+                assert csrf is not None
+                path = f"/containments/{workflow_id}"
+                too_far = await tab.post(f"{path}/extend", data={"csrf": csrf.group(1), "duration": "40d"})
+                assert "Not extended: at most 30d from now." in (await tab.get(too_far.headers["location"])).text
+                extended = await tab.post(f"{path}/extend", data={"csrf": csrf.group(1), "duration": "2d"})
+                assert "Extended until" in (await tab.get(extended.headers["location"])).text
+                released = await tab.post(f"{path}/release", data={"csrf": csrf.group(1), "reason": "false positive"})
+                assert "Released: " in (await tab.get(released.headers["location"])).text
+                again = await tab.post(f"{path}/release", data={"csrf": csrf.group(1)})
+                assert "Not released: " in (await tab.get(again.headers["location"])).text
+            shown = (await svc.http.get(f"/v1/containments/{workflow_id}")).json()
+            assert shown["status"] == "released" and shown["released_by"] == "dana"
+            assert shown["extended"][0].split(": until")[0].endswith("dana")
+            assert gateway.rules_for(C2[0]) == []
