@@ -41,15 +41,17 @@ def current(request: Request) -> sessions.Session:
     keys: ApiKeys = request.app.state.api_keys
     found = sessions.read(keys, request.cookies.get(sessions.COOKIE))
     if found is None:
+        # After signing in, a page comes back; a form sent with an ended session is not re-sent (its page is).
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            back = request.headers.get("referer", "").partition(request.headers.get("host", "\0"))[2] or "/incidents"
         raise SignInFirst(back, request.headers.get("x-console-live") == "1")
     request.state.console_session = found
     return found
 
 
-async def form(request: Request) -> dict[str, str]:
-    """The posted form of a signed-in person, CSRF-checked; repeated names keep their last value."""
-    found = current(request)
+async def read_form(request: Request) -> dict[str, str]:
+    """An urlencoded form of at most MAX_FORM_BYTES (read no further); repeated names keep their last value."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise FormRefused(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
@@ -61,9 +63,15 @@ async def form(request: Request) -> dict[str, str]:
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raise FormRefused(415, "the console's forms are sent as application/x-www-form-urlencoded")
     try:
-        fields = dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200))
+        return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200))
     except (UnicodeDecodeError, ValueError):
         raise FormRefused(400, "the form could not be read") from None
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The posted form of a signed-in person, CSRF-checked."""
+    found = current(request)
+    fields = await read_form(request)
     if not sessions.same_origin(request):
         raise FormRefused(403, "this form was sent from another site; open the console and send it from there")
     if not sessions.tokens_equal(fields.get("csrf", ""), found.csrf):

@@ -106,5 +106,12 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",  # behind TLS; the dev stack serves plain http on loopback
+        secure=_behind_tls(request),  # the dev stack serves plain http on loopback
     )
+
+
+def _behind_tls(request: Request) -> bool:
+    """Served over https, here or at the proxy people reach (XORB_PUBLIC_URL)."""
+    services = getattr(request.app.state, "services", None)
+    public_url = services.settings.public_url if services is not None else ""
+    return request.url.scheme == "https" or public_url.startswith("https://")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from xorb_orchestrator.api.auth import ApiKeys, key_digest
 from xorb_orchestrator.api.console import session as sessions
-from xorb_orchestrator.api.console.guard import MAX_FORM_BYTES, FormRefused, current, form, local_path
+from xorb_orchestrator.api.console.guard import current, form, local_path, read_form
 from xorb_orchestrator.api.console.render import page, redirect
 
 log = logging.getLogger(__name__)
@@ -32,10 +31,7 @@ async def signin_form(request: Request, next: str = "/incidents") -> Response:
 
 @router.post("/signin")
 async def signin(request: Request) -> Response:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise FormRefused(413, f"the form is larger than {MAX_FORM_BYTES} bytes")
-    fields = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True, max_num_fields=20))
+    fields = await read_form(request)
     next_path = local_path(fields.get("next"))
     expected = request.cookies.get(sessions.SIGNIN_COOKIE, "")
     if (
