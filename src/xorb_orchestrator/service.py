@@ -129,10 +129,12 @@ def build_worker(
         workflows=WORKFLOWS,
         workflow_runner=workflow_runner(),
         activities=[
+            incident.assess_incident,
             incident.enrich_incident,
             incident.plan_incident,
             incident.publish_incident,
             redelivery.recall_deliveries,
+            slots.claim_slot,
             slots.request_slot,
             slots.find_closed,
             containment.ended,

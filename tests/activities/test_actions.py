@@ -33,9 +33,10 @@ from xorb_orchestrator.cli.main import app
 from xorb_orchestrator.config import Settings, SettingsError, load_settings
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 from xorb_orchestrator.infrastructure.cache import IncidentCache
+from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.incident import IncidentStatus, IncidentView
 from xorb_orchestrator.models.plan import Plan, PlannedStep
-from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult, PlanInput
+from xorb_orchestrator.models.workflow_io import ActionInput, ActionResult, AssessInput, Assessment
 from xorb_orchestrator.playbook import BUILTIN_ACTIONS
 from xorb_orchestrator.playbook.actions import ActionArgs, ActionArgsInvalid, ActionCatalog, ActionSpec
 from xorb_orchestrator.service import WORKFLOWS, Roles, action_catalog, incident_activities, workflow_runner
@@ -555,8 +556,8 @@ async def test_incident_runs_registry_actions_on_real_temporal(
     """The API takes an alert; a worker whose actions all come from the registry runs a plan of data.set and
     http.request steps: the 503s are retried by Temporal, the 404 fails the step without a retry."""
 
-    @activity.defn(name="incident.plan")
-    async def plan(request: PlanInput) -> Plan:
+    @activity.defn(name="incident.assess")
+    async def plan(request: AssessInput) -> Assessment:
         steps = [
             PlannedStep(id="note", action="data.set", args={"ip": "203.0.113.10"}),
             PlannedStep(id="lookup", action="http.request", args={"url": tool.url("/ok")}),
@@ -564,7 +565,8 @@ async def test_incident_runs_registry_actions_on_real_temporal(
             PlannedStep(id="verify", action="http.request", args={"url": tool.url("/missing")}),
             PlannedStep(id="merge", action="data.merge", args={"objects": [{"a": 1}]}),
         ]
-        return Plan(playbook="test-actions", rationale="exercise the registry", steps=steps)
+        plan = Plan(playbook="test-actions", rationale="exercise the registry", steps=steps)
+        return Assessment(enrichment=Enrichment(), plan=plan)
 
     settings = make_settings(temporal_address, redis_server.url, XORB_HTTP_ALLOWED_HOSTS=f"127.0.0.1:{tool.port}")
     cache = IncidentCache(settings.redis_url)
@@ -578,9 +580,9 @@ async def test_incident_runs_registry_actions_on_real_temporal(
             workflow_runner=workflow_runner(),
             activities=[
                 plan,
-                bookkeeping.enrich_incident,
                 bookkeeping.publish_incident,
                 RedeliveryActivities().recall_deliveries,
+                slots.claim_slot,
                 slots.request_slot,
                 slots.find_closed,
                 *action_activities(builtin_actions(), ActionDeps(settings, http)),

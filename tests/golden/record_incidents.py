@@ -37,7 +37,9 @@ async def _save(client: Client, workflow_id: str, name: str) -> None:
     print(f"wrote {name}.json ({len(history.events)} events)")
 
 
-async def main() -> None:
+async def main(incident_name: str = "incident_completed", slots_name: str | None = "response_slots") -> None:
+    """`incident_name`: the file for the first incident (`incident_assessed` recorded the enrich-and-plan patch's
+    path beside the older `incident_completed`); `slots_name` None leaves the coordinator's history out."""
     env = await start_dev_temporal()
     redis = RedisServer(HERE)
     sink = WebhookSink().start()
@@ -51,10 +53,11 @@ async def main() -> None:
             for incident_id in ids:
                 await svc.wait_for_incident(incident_id)
             await asyncio.sleep(1)  # linger 0: let the workflows close
-            await _save(env.client, ids[0], "incident_completed")
+            await _save(env.client, ids[0], incident_name)
             coordinator = env.client.get_workflow_handle(slot_coordinator_id(settings.temporal_task_queue))
             await coordinator.terminate("golden history recorded")
-            await _save(env.client, coordinator.id, "response_slots")
+            if slots_name is not None:
+                await _save(env.client, coordinator.id, slots_name)
     finally:
         sink.stop()
         redis.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from temporalio.client import Client
 from tests.support.blocking_sink import BlockingSink
 from tests.support.processes import start_xorb, worker_env, xorb_processes
 from tests.support.stack import RunningService, make_settings, service
+from xorb_orchestrator.activities.slots import CLAIMS_IN_FLIGHT, SlotActivities
 from xorb_orchestrator.models.ids import slot_coordinator_id
-from xorb_orchestrator.models.workflow_io import SlotCoordinatorView
+from xorb_orchestrator.models.workflow_io import SlotCoordinatorView, SlotRequest
 from xorb_orchestrator.service import Roles
 from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
@@ -96,3 +98,27 @@ async def test_cap_holds_across_workers_and_critical_goes_first(
 
     assert sink.max_in_flight == 2
     assert sorted(sink.keys()) == sorted(f"{i}/notify-1" for i in everyone)
+
+
+async def test_a_claim_is_answered_at_once_granted_or_queued(
+    temporal_address: str, redis_server, temporal_client: Client
+) -> None:
+    """slots.claim (the slot-claim patch): a free slot is the claimant's in the Update's answer, so no grant
+    signal and no extra workflow task; a full cap queues it (False: the grant signal follows); asking again as
+    a holder is still True; and with the worker's claims all in flight it asks by signal instead."""
+    settings = make_settings(temporal_address, redis_server.url, MAX_PARALLEL_WORKFLOWS=1)
+    async with service(settings, Roles(worker=True, api=False)):
+        slots = SlotActivities(temporal_client, settings)
+
+        def ask(incident_id: str) -> SlotRequest:
+            return SlotRequest(incident_id=incident_id, severity_id=4, requested_at=datetime.now(UTC))
+
+        assert await slots.claim_slot(ask("incident-a")) is True
+        assert await slots.claim_slot(ask("incident-b")) is False
+        assert await slots.claim_slot(ask("incident-a")) is True  # a retried activity: still the holder
+        state = await wait_for_slots(temporal_client, settings.temporal_task_queue, holders=1, waiting=1)
+        assert state.holders == ["incident-a"] and [w.incident_id for w in state.waiting] == ["incident-b"]
+        for _ in range(CLAIMS_IN_FLIGHT):
+            await slots._claims.acquire()  # every claim of this worker in flight
+        assert await slots.claim_slot(ask("incident-c")) is False
+        await wait_for_slots(temporal_client, settings.temporal_task_queue, holders=1, waiting=2)

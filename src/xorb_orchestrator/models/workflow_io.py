@@ -12,7 +12,7 @@ from xorb_orchestrator.models.containment import MAX_UNDO
 from xorb_orchestrator.models.enrichment import Enrichment
 from xorb_orchestrator.models.incident import IncidentView
 from xorb_orchestrator.models.observable import Observable
-from xorb_orchestrator.models.plan import PlannedStep
+from xorb_orchestrator.models.plan import Plan, PlannedStep
 from xorb_orchestrator.models.receipt import Receipt
 from xorb_orchestrator.models.run_records import UndoRecord
 
@@ -57,6 +57,21 @@ class PlanInput(BaseModel):
     observables: list[Observable]
     techniques: list[str]
     enrichment: Enrichment
+
+
+class AssessInput(BaseModel):
+    """An incident to enrich and plan in one activity (`incident.assess`): one round trip fewer than two."""
+
+    incident_id: str
+    title: str
+    severity_id: int
+    observables: list[Observable]
+    techniques: list[str]
+
+
+class Assessment(BaseModel):
+    enrichment: Enrichment
+    plan: Plan
 
 
 class ActionInput(BaseModel):

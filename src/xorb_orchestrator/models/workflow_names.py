@@ -26,6 +26,7 @@ FINGERPRINTS_MEMO = "xorb.fingerprints"
 
 # ResponseSlotsWorkflow's signals
 ACQUIRE_SLOT = "acquire"
+CLAIM_SLOT = "claim"  # the update form of ACQUIRE_SLOT: answered at once, granted or queued
 RELEASE_SLOT = "release"
 
 # GuardrailsWorkflow's updates (an activity claims by name: activities sit below workflows/ in the layers)

@@ -80,6 +80,23 @@ APPROVAL_NOTICES = Patch(
     why="every approval and guardrail hold is announced to the SOC channel (notify.approval), and so is its end",
 )
 
+ENRICH_AND_PLAN = Patch(
+    id="enrich-and-plan",
+    added=date(2026, 12, 7),
+    # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
+    retire_after=date(2027, 1, 7),
+    why="an incident is enriched and planned by one activity (incident.assess) instead of two in a row",
+)
+
+SLOT_CLAIM = Patch(
+    id="slot-claim",
+    added=date(2026, 12, 7),
+    # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
+    retire_after=date(2027, 1, 7),
+    why="an incident claims its response slot by Update (slots.claim) and starts at once when one is free, "
+    "instead of always waiting for the coordinator's grant signal",
+)
+
 PATCHES: tuple[Patch, ...] = (
     REDELIVERY_MEMORY,
     APPROVAL_OUTCOME_STATUS,
@@ -87,4 +104,6 @@ PATCHES: tuple[Patch, ...] = (
     SEVERITY_ATTRIBUTE_RISES,
     FAILED_UNDO_NOTICE,
     APPROVAL_NOTICES,
+    ENRICH_AND_PLAN,
+    SLOT_CLAIM,
 )

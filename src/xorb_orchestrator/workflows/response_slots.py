@@ -1,9 +1,11 @@
 """ResponseSlotsWorkflow: the deployment-wide cap on incidents executing response steps.
 
 One long-lived workflow (id `xorb-response-slots`) holds the slots. Incidents ask for one with the
-`acquire` signal (via an activity, which starts the coordinator if needed), wait for `slot_granted`,
-and give it back with `release`. Because the state lives in Temporal, the cap holds across any
-number of workers and survives restarts; waiting incidents are granted most severe first.
+`claim` update (via an activity, which starts the coordinator if needed): answered `True` when a slot is
+theirs at once, else they are queued and wait for `slot_granted`; older incidents ask with the `acquire`
+signal and always wait for `slot_granted`. They give it back with `release`. Because the state lives in
+Temporal, the cap holds across any number of workers and survives restarts; waiting incidents are granted most
+severe first.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.workflow_io import SlotCoordinatorInput, SlotCoordinatorView, SlotRequest
     from xorb_orchestrator.models.workflow_names import (
         ACQUIRE_SLOT,
+        CLAIM_SLOT,
         RELEASE_SLOT,
         RESPONSE_SLOTS_WORKFLOW,
         SLOT_GRANTED,
@@ -50,6 +53,16 @@ class ResponseSlotsWorkflow:
         elif all(q.incident_id != request.incident_id for q in self._queue):
             self._queue.append(request)
         self._grant()
+
+    @workflow.update(name=CLAIM_SLOT)
+    def claim(self, request: SlotRequest) -> bool:
+        """`acquire`, answered: True when the incident holds a slot now (then no grant signal follows, which
+        saves the incident a workflow task before its first action), False when it waits in the queue."""
+        self.acquire(request)
+        if request.incident_id not in self._holders:
+            return False
+        self._to_signal = [held for held in self._to_signal if held != request.incident_id]
+        return True
 
     @workflow.signal(name=RELEASE_SLOT)
     def release(self, incident_id: str) -> None:
