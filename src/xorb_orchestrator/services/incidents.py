@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from xorb_orchestrator.infrastructure.cache import IncidentCache
@@ -31,7 +31,8 @@ INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}(-\d{8}T\d{6})?$")
 # A cached view of an unfinished incident older than this is re-read from Temporal, in case an
 # update was missed while Redis was away.
 STALE_AFTER = timedelta(seconds=30)
-_UNDER_WAY = (RunStatus.PENDING, RunStatus.RUNNING)  # the run may have started since the view was written
+_UNDER_WAY = (RunStatus.PENDING, RunStatus.RUNNING)
+RUNNING = WorkflowExecutionStatus.RUNNING  # the run may have started since the view was written
 
 
 class BadRequest(ValueError):
@@ -55,7 +56,10 @@ async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -
     if cached is not None and cached.closed_at is not None:
         return cached  # the workflow's last word, written as it closed
     state = await execution_state(client, incident_id)
-    view = cached if cached is not None and _fresh(cached) else await _query_or(client, incident_id, cached)
+    # A workflow that ended while its last cache write was lost (Redis slow or away at that moment) has a final
+    # view only Temporal holds: ask it rather than show the cached steps still running.
+    usable = cached is not None and _fresh(cached) and (state.status is RUNNING or cached.status.finished)
+    view = cached if usable and cached is not None else await _query_or(client, incident_id, cached)
     return awaiting_approval(await with_live_playbook(client, reconcile(view, state)))
 
 
@@ -167,7 +171,8 @@ async def list_incidents(
         if hit is not None and hit.closed_at is not None:
             return hit
         view = hit
-        if hit is None or not _fresh(hit):
+        ended_unseen = hit is not None and states[incident_id].status is not RUNNING and not hit.status.finished
+        if hit is None or not _fresh(hit) or ended_unseen:
             try:
                 view = await query_incident(client, incident_id)
             except (IncidentNotFound, TemporalUnavailable, RPCError):
