@@ -3,21 +3,27 @@
     .venv/bin/python bench/playbooks.py [--incidents 200]
 
 One run starts `xorb dev` (temp data dir, every port 0, correlation window 0 so incidents close when their
-response ends, default MAX_PARALLEL_WORKFLOWS) with a webhook sink and a playbooks directory of two playbooks,
-then sends three batches of incidents, each incident its own correlation key, as NDJSON:
+response ends, MAX_PARALLEL_WORKFLOWS = --max-parallel, by default the incidents per phase so the cap never
+limits) with a recording webhook receiver (bench/receiver.py) and a playbooks directory of two playbooks,
+then runs, in this order:
 
   built_in       technique T1059: no playbook matches, the built-in plan runs one notify.webhook step
+  bare           the baseline: as many hand-written 3-activity workflows (bench/bare_temporal.py, the first
+                 POSTs to the same receiver) on the same Temporal server, all started at once, worker in
+                 this process
   playbook       technique T1071.001: a playbook of one notify.webhook step, run as the incident's child workflow
   playbook_rich  technique T1486: parallel (2 notifies), if, for_each over 3 items (data.set), notify: 9 steps
 
-For each it measures the wall-clock time from the first alert sent until every incident finished, and each
-incident's own time from creation to its final update; it prints both as ratios to `built_in`, measured in the
-same run. The result goes to bench/results/playbooks-<UTC timestamp>.json.
+The incident phases send their incidents (each its own correlation key) as NDJSON at once. For each phase it
+measures the wall-clock time from the first alert sent (workflow started) until every incident (workflow)
+finished, and each one's own time; it prints built_in / bare and each playbook / built_in, all measured in the
+same run, against issue 15's goals. The result goes to bench/results/playbooks-<UTC timestamp>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import statistics
@@ -29,9 +35,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ingest import RESULTS_DIR, BenchError, Started, _clean_env, incidents_of, machine_info, start_xorb_dev
-
-from xorb_orchestrator.devtools.webhook_sink import WebhookSink
+from bare_temporal import bare_worker, run_flat_out
+from ingest import (
+    RESULTS_DIR,
+    BenchError,
+    Started,
+    _clean_env,
+    _stop_signals_as_interrupt,
+    incidents_of,
+    machine_info,
+    start_xorb_dev,
+)
+from receiver import Receiver
+from temporalio.client import Client
 
 ONE_STEP = """
 id: bench-one-step
@@ -62,6 +78,9 @@ steps:
   - {id: done, action: notify.webhook, args: {text: "done ${{ incident.id }}"}}
 """
 PHASES = {"built_in": "T1059", "playbook": "T1071.001", "playbook_rich": "T1486"}
+WARMUP = 20  # incidents (and bare workflows) run before the measured phases, not counted
+# Issue 15's goals: the built-in plan at least as many incidents/s as the bare workflow; playbooks against it.
+GOALS = {"built_in_vs_bare": 1.0, "playbook_vs_built_in": 0.9, "playbook_rich_vs_built_in": 0.7}
 
 
 def c2(n: int) -> str:
@@ -131,15 +150,70 @@ def run_phase(http: httpx.Client, source: str, technique: str, count: int, timeo
     }
 
 
+async def run_bare(temporal_address: str, url: str, stamp: str, count: int) -> dict[str, Any]:
+    """The baseline on the service's own Temporal server: `count` bare workflows started at once, as the
+    incident phases send theirs, run to completion; after WARMUP of them (the sandbox's first imports)."""
+    client = await Client.connect(temporal_address, namespace="default")
+    task_queue = f"bench-playbooks-{stamp}"
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as http, bare_worker(client, task_queue, http):
+        warm = [f"bare-warmup-{stamp}-{n}" for n in range(WARMUP)]
+        await run_flat_out(client, task_queue, url, warm, WARMUP)
+        ids = [f"bare-{stamp}-{n}" for n in range(count)]
+        return await run_flat_out(client, task_queue, url, ids, count)
+
+
+def report(phases: dict[str, dict[str, Any]], bare: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Print each phase, its ratios and the goals; returns (ratios, goals)."""
+    base = phases["built_in"]
+    for name, measured in phases.items():
+        measured["throughput_ratio"] = round(measured["incidents_per_s"] / base["incidents_per_s"], 2)
+        measured["latency_p50_ratio"] = round(measured["latency_p50_s"] / base["latency_p50_s"], 2)
+        print(
+            f"{name:<14} {measured['incidents']} incidents in {measured['seconds']:>6.2f} s "
+            f"({measured['incidents_per_s']:>6.2f}/s, {measured['throughput_ratio']:.2f}x built_in); "
+            f"latency p50 {measured['latency_p50_s']:.3f} s ({measured['latency_p50_ratio']:.2f}x), "
+            f"p95 {measured['latency_p95_s']:.3f} s; plan {', '.join(measured['playbooks'])}",
+            flush=True,
+        )
+    print(
+        f"{'bare':<14} {bare['workflows']} workflows in {bare['seconds']:>6.2f} s ({bare['per_s']:>6.2f}/s); "
+        f"start -> result p50 {bare['latency_p50_s']:.3f} s, p95 {bare['latency_p95_s']:.3f} s",
+        flush=True,
+    )
+    ratios = {
+        "built_in_vs_bare": round(base["incidents_per_s"] / bare["per_s"], 2),
+        "playbook_vs_built_in": phases["playbook"]["throughput_ratio"],
+        "playbook_rich_vs_built_in": phases["playbook_rich"]["throughput_ratio"],
+    }
+    goals = {
+        name: {"target": GOALS[name], "value": value, "met": value >= GOALS[name]} for name, value in ratios.items()
+    }
+    print("\nincidents/s ratios, measured in this run (issue 15's goals):")
+    for name, goal in goals.items():
+        met = "met" if goal["met"] else "NOT MET"
+        print(f"  {name:<26} {goal['value']:.2f}x  (target >= {goal['target']}x: {met})")
+    return ratios, goals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=200, help="incidents per phase (default 200)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a phase may take")
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        help="MAX_PARALLEL_WORKFLOWS of the run (default: --incidents, so the cap never limits; 10 is xorb's default)",
+    )
     args = parser.parse_args(argv)
+    if args.incidents < 1 or (args.max_parallel is not None and args.max_parallel < 1):
+        parser.error("need --incidents >= 1 and --max-parallel >= 1")
+    max_parallel = args.max_parallel or max(args.incidents, WARMUP)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     work = Path(tempfile.mkdtemp(prefix="xorb-bench-playbooks-"))
     started = Started()
-    sink = WebhookSink().start()
+    receiver = Receiver()  # the tool of both the service's notify.webhook and the bare workflow
     result: dict[str, Any] = {"benchmark": "playbooks", "started_at": stamp, "machine": machine_info()}
     try:
         playbooks = work / "playbooks"
@@ -147,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         (playbooks / "one-step.yaml").write_text(ONE_STEP)
         (playbooks / "rich.yaml").write_text(RICH)
         (work / "policy.yaml").write_text(POLICY)
-        listed = max(args.incidents, 20)
+        listed = max(args.incidents, WARMUP)
         seen = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         (work / "c2.csv").write_text("ip,seen\n" + "".join(f"{c2(n)},{seen}\n" for n in range(listed)))
         (work / "feeds.yaml").write_text(
@@ -159,44 +233,62 @@ def main(argv: list[str] | None = None) -> int:
             "XORB_POLICY_FILE": str(work / "policy.yaml"),
             "XORB_TI_FEEDS_FILE": str(work / "feeds.yaml"),
             "XORB_PLAYBOOKS_DIR": str(playbooks),
-            "XORB_NOTIFY_WEBHOOK_URLS": sink.url,
+            "XORB_NOTIFY_WEBHOOK_URLS": receiver.url("/service"),
             "XORB_CORRELATION_WINDOW_SECONDS": "0",
+            "MAX_PARALLEL_WORKFLOWS": str(max_parallel),
         }
+        print(
+            f"playbooks bench {stamp}: {args.incidents} incidents a phase, MAX_PARALLEL_WORKFLOWS {max_parallel}; "
+            f"{result['machine']['cores']} cores, load average {result['machine']['load_average']}",
+            flush=True,
+        )
         api_url, api_key = start_xorb_dev(started, work / "data", env)
+        temporal_address = json.loads((work / "data" / "endpoints.json").read_text())["temporal_address"]
         http = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0)
         synced = http.post("/v1/ti/feeds/bench-c2/sync", params={"wait": 120}, timeout=150)
         if synced.status_code != 200:
             raise BenchError(f"the bench feed did not sync: {synced.status_code} {synced.text[:200]}")
-        run_phase(http, f"bench-warmup-{stamp}", PHASES["playbook_rich"], 20, args.timeout)
+        run_phase(http, f"bench-warmup-{stamp}", PHASES["playbook_rich"], WARMUP, args.timeout)
         phases: dict[str, dict[str, Any]] = {}
+        bare: dict[str, Any] = {}
         for name, technique in PHASES.items():
             phases[name] = run_phase(http, f"bench-{name}-{stamp}", technique, args.incidents, args.timeout)
-        base = phases["built_in"]
-        for name, measured in phases.items():
-            measured["throughput_ratio"] = round(measured["incidents_per_s"] / base["incidents_per_s"], 2)
-            measured["latency_p50_ratio"] = round(measured["latency_p50_s"] / base["latency_p50_s"], 2)
-            print(
-                f"{name:<14} {measured['incidents']} incidents in {measured['seconds']:>6.2f} s "
-                f"({measured['incidents_per_s']:>6.2f}/s, {measured['throughput_ratio']:.2f}x built_in); "
-                f"latency p50 {measured['latency_p50_s']:.3f} s ({measured['latency_p50_ratio']:.2f}x), "
-                f"p95 {measured['latency_p95_s']:.3f} s; plan {', '.join(measured['playbooks'])}",
-                flush=True,
-            )
-        result["parameters"] = {"incidents": args.incidents, "max_parallel_workflows": "default (10)"}
-        result["phases"] = phases
+            if name == "built_in":  # right after it, so both see the machine as alike as can be
+                bare = asyncio.run(run_bare(temporal_address, receiver.url("/bare"), stamp, args.incidents))
+        ratios, goals = report(phases, bare)
+        result["parameters"] = {
+            "incidents": args.incidents,
+            "max_parallel_workflows": max_parallel,
+            "warmup": WARMUP,
+            "correlation_window_s": 0,
+            "bare": "3 activities in sequence, first POSTs to the receiver; all started at once, worker in the bench "
+            "process, sandboxed",
+        }
+        result.update(phases=phases, bare=bare, ratios=ratios, goals=goals)
+        result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         RESULTS_DIR.mkdir(exist_ok=True)
         out = RESULTS_DIR / f"playbooks-{stamp}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
+        load, cores = result["machine"]["load_average"], result["machine"]["cores"]
+        if load and load[0] > 0.25 * (cores or 1):
+            print(
+                f"note: the load average was {load[0]} on {cores} cores when the run began: other work shared the CPU"
+            )
         print(f"wrote {out}")
         return 0
     except BenchError as exc:
         print(f"playbooks bench: FAILED: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("playbooks bench: interrupted", file=sys.stderr)
+        return 130
     finally:
         started.stop()
-        sink.stop()
+        receiver.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with _stop_signals_as_interrupt():  # so `finally` stops what the run started, also on SIGTERM
+        code = main()
+    sys.exit(code)
