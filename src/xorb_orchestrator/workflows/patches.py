@@ -97,6 +97,15 @@ SLOT_CLAIM = Patch(
     "instead of always waiting for the coordinator's grant signal",
 )
 
+FEWER_CACHE_WRITES = Patch(
+    id="fewer-cache-writes",
+    added=date(2026, 12, 7),
+    # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
+    retire_after=date(2027, 1, 7),
+    why="an incident writes `waiting` to the cache only when it waits for a slot, and a built-in plan's "
+    "`running` with its first step: three cache writes before the first action instead of five",
+)
+
 PATCHES: tuple[Patch, ...] = (
     REDELIVERY_MEMORY,
     APPROVAL_OUTCOME_STATUS,
@@ -106,4 +115,5 @@ PATCHES: tuple[Patch, ...] = (
     APPROVAL_NOTICES,
     ENRICH_AND_PLAN,
     SLOT_CLAIM,
+    FEWER_CACHE_WRITES,
 )

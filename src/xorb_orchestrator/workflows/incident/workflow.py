@@ -220,11 +220,16 @@ class IncidentWorkflow:
         else:
             view.steps = [StepRun(id=step.id, action=step.action) for step in plan.steps]
         self._set_status(IncidentStatus.WAITING)
-        await self._publish()
-        await self._acquire_slot(view)
+        # Fewer cache writes before the first action: `waiting` is written only when the incident does wait for
+        # a slot, and a built-in plan's `running` together with its first step's start.
+        fewer_writes = workflow.patched(patches.FEWER_CACHE_WRITES.id)
+        if not fewer_writes:
+            await self._publish()
+        await self._acquire_slot(view, publish_before_waiting=fewer_writes)
         try:
             self._set_status(IncidentStatus.RUNNING)
-            await self._publish()
+            if not fewer_writes or pinned is not None:
+                await self._publish()
             if pinned is not None:
                 failed, undo = await run_playbook(view, pinned)
             else:
@@ -310,7 +315,7 @@ class IncidentWorkflow:
 
     # --- response slots (MAX_PARALLEL_WORKFLOWS) ------------------------------------------------
 
-    async def _acquire_slot(self, view: IncidentView) -> None:
+    async def _acquire_slot(self, view: IncidentView, *, publish_before_waiting: bool = False) -> None:
         slot = SlotRequest(incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now())
         claims = workflow.patched(patches.SLOT_CLAIM.id)
         while True:
@@ -329,6 +334,9 @@ class IncidentWorkflow:
                     start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
                     retry_policy=policies.BOOKKEEPING_RETRY,
                 )
+            if publish_before_waiting:  # it waits for a slot after all: show `waiting`
+                publish_before_waiting = False
+                await self._publish()
             if await wait_until(lambda: self._slot_granted, policies.SLOT_REQUEST_INTERVAL):
                 return
             workflow.logger.info("still waiting for a response slot; asking again")
