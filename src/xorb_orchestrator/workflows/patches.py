@@ -102,8 +102,8 @@ FEWER_CACHE_WRITES = Patch(
     added=date(2026, 12, 7),
     # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
     retire_after=date(2027, 1, 7),
-    why="an incident writes `waiting` to the cache only when it waits for a slot, and a built-in plan's "
-    "`running` with its first step: three cache writes before the first action instead of five",
+    why="an incident is `waiting` (cache and search attribute) only when it waits for a slot, and a built-in "
+    "plan's `running` is cached with its first step: three cache writes before the first action instead of five",
 )
 
 PATCHES: tuple[Patch, ...] = (

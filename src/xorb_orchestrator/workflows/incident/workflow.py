@@ -219,11 +219,11 @@ class IncidentWorkflow:
             view.playbook_run = planned_run(view, pinned)
         else:
             view.steps = [StepRun(id=step.id, action=step.action) for step in plan.steps]
-        self._set_status(IncidentStatus.WAITING)
-        # Fewer cache writes before the first action: `waiting` is written only when the incident does wait for
-        # a slot, and a built-in plan's `running` together with its first step's start.
+        # Fewer writes before the first action: `waiting` (cache and search attribute) only when the incident does
+        # wait for a slot, and a built-in plan's `running` cached together with its first step's start.
         fewer_writes = workflow.patched(patches.FEWER_CACHE_WRITES.id)
         if not fewer_writes:
+            self._set_status(IncidentStatus.WAITING)
             await self._publish()
         await self._acquire_slot(view, publish_before_waiting=fewer_writes)
         try:
@@ -336,6 +336,7 @@ class IncidentWorkflow:
                 )
             if publish_before_waiting:  # it waits for a slot after all: show `waiting`
                 publish_before_waiting = False
+                self._set_status(IncidentStatus.WAITING)
                 await self._publish()
             if await wait_until(lambda: self._slot_granted, policies.SLOT_REQUEST_INTERVAL):
                 return
