@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -605,21 +605,26 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="xorb-bench-"))
     started = Started()
     result: dict[str, Any] = {"benchmark": "ingest", "started_at": started_at.isoformat(timespec="seconds")}
-    failed = True
+    return run_bench("ingest", work, started, args.keep_data, lambda: _run(args, run, work, started, result))
+
+
+def run_bench(kind: str, work: Path, started: Started, keep: bool, run: Callable[[], int]) -> int:
+    """A bench's run and its exit code: SIGINT/SIGTERM stop it cleanly, every process it started is stopped, and its
+    data directory goes unless it failed or `keep` (then it says where the logs are)."""
+    code = 1
     try:
         with _stop_signals_as_interrupt():
-            code = _run(args, run, work, started, result)
-        failed = code != 0
+            code = run()
         return code
     except BenchError as exc:
-        print(f"ingest bench: FAILED: {exc}", file=sys.stderr)
+        print(f"{kind} bench: FAILED: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("ingest bench: interrupted", file=sys.stderr)
+        print(f"{kind} bench: interrupted", file=sys.stderr)
         return 130
     finally:
         started.stop()
-        if failed or args.keep_data:
+        if code != 0 or keep:
             print(f"logs and data kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -44,9 +43,9 @@ from ingest import (
     BenchError,
     Started,
     _clean_env,
-    _stop_signals_as_interrupt,
     cpu_snapshot,
     machine_info,
+    run_bench,
     start_xorb_dev,
 )
 from receiver import Receiver
@@ -505,21 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="xorb-bench-latency-"))
     started = Started()
     result: dict[str, Any] = {"benchmark": "latency", "started_at": started_at.isoformat(timespec="seconds")}
-    try:
-        with _stop_signals_as_interrupt():
-            return asyncio.run(_run(args, name, work, started, result))
-    except BenchError as exc:
-        print(f"latency bench: FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("latency bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        started.stop()
-        if args.keep_work:
-            print(f"logs and data kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return run_bench(
+        "latency", work, started, args.keep_work, lambda: asyncio.run(_run(args, name, work, started, result))
+    )
 
 
 if __name__ == "__main__":

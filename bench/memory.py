@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -34,10 +33,10 @@ from ingest import (
     _comm,
     _cpu_seconds,
     _ip,
-    _stop_signals_as_interrupt,
     incidents_of,
     machine_info,
     ndjson_batches,
+    run_bench,
     start_xorb_dev,
 )
 
@@ -293,21 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="xorb-bench-memory-"))
     started = Started()
     result: dict[str, Any] = {"benchmark": "memory", "started_at": started_at.isoformat(timespec="seconds")}
-    try:
-        with _stop_signals_as_interrupt():
-            return _run(args, name, work, started, result)
-    except BenchError as exc:
-        print(f"memory bench: FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("memory bench: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        started.stop()
-        if args.keep_work:
-            print(f"logs and data kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return run_bench("memory", work, started, args.keep_work, lambda: _run(args, name, work, started, result))
 
 
 if __name__ == "__main__":

@@ -24,15 +24,14 @@ from xorb_orchestrator.services.incident_client import (
     list_incident_states,
     query_incident,
 )
-from xorb_orchestrator.services.incident_status import awaiting_approval, reconcile
+from xorb_orchestrator.services.incident_status import ExecutionState, awaiting_approval, reconcile
 from xorb_orchestrator.services.playbook_client import run_state
 
 INCIDENT_ID = re.compile(r"^incident-[0-9a-f]{24}(-\d{8}T\d{6})?$")
 # A cached view of an unfinished incident older than this is re-read from Temporal, in case an
 # update was missed while Redis was away.
 STALE_AFTER = timedelta(seconds=30)
-_UNDER_WAY = (RunStatus.PENDING, RunStatus.RUNNING)
-RUNNING = WorkflowExecutionStatus.RUNNING  # the run may have started since the view was written
+_UNDER_WAY = (RunStatus.PENDING, RunStatus.RUNNING)  # the run may have started since the view was written
 
 
 class BadRequest(ValueError):
@@ -45,8 +44,14 @@ class IncidentPage:
     next_page_token: str | None
 
 
-def _fresh(view: IncidentView) -> bool:
-    return view.status.finished or datetime.now(UTC) - view.updated_at < STALE_AFTER
+def _cache_answers(cached: IncidentView, state: ExecutionState) -> bool:
+    """Whether the cached view may stand for the incident: recent (or finished), and not outlived by its workflow.
+    A workflow that ended while its last cache write was lost (Redis slow or away at that moment) has a final view
+    only Temporal holds: the cached steps would still read running."""
+    if cached.status.finished:
+        return True
+    ended = state.status is not WorkflowExecutionStatus.RUNNING
+    return not ended and datetime.now(UTC) - cached.updated_at < STALE_AFTER
 
 
 async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -> IncidentView:
@@ -56,9 +61,7 @@ async def get_incident(client: Client, cache: IncidentCache, incident_id: str) -
     if cached is not None and cached.closed_at is not None:
         return cached  # the workflow's last word, written as it closed
     state = await execution_state(client, incident_id)
-    # A workflow that ended while its last cache write was lost (Redis slow or away at that moment) has a final
-    # view only Temporal holds: ask it rather than show the cached steps still running.
-    usable = cached is not None and _fresh(cached) and (state.status is RUNNING or cached.status.finished)
+    usable = cached is not None and _cache_answers(cached, state)
     view = cached if usable and cached is not None else await _query_or(client, incident_id, cached)
     return awaiting_approval(await with_live_playbook(client, reconcile(view, state)))
 
@@ -171,8 +174,7 @@ async def list_incidents(
         if hit is not None and hit.closed_at is not None:
             return hit
         view = hit
-        ended_unseen = hit is not None and states[incident_id].status is not RUNNING and not hit.status.finished
-        if hit is None or not _fresh(hit) or ended_unseen:
+        if hit is None or not _cache_answers(hit, states[incident_id]):
             try:
                 view = await query_incident(client, incident_id)
             except (IncidentNotFound, TemporalUnavailable, RPCError):

@@ -38,8 +38,8 @@ def _back(request: Request, fields: dict[str, str], default: str) -> str:
 
 @router.post("/incidents/{incident_id}/decide")
 async def decide(incident_id: str, request: Request) -> Response:
-    fields = await form(request)
-    person = request.state.console_session.person
+    session, fields = await form(request)
+    person = session.person
     back = _back(request, fields, f"/incidents/{quote(incident_id, safe='')}")
     approve = fields.get("decision") == "approve"
     if fields.get("decision") not in ("approve", "deny"):
@@ -69,8 +69,8 @@ async def decide(incident_id: str, request: Request) -> Response:
 
 @router.post("/containments/{workflow_id}/release")
 async def release(workflow_id: str, request: Request) -> Response:
-    fields = await form(request)
-    person = request.state.console_session.person
+    session, fields = await form(request)
+    person = session.person
     back = _back(request, fields, "/containments")
     try:
         summary = await release_containment(
@@ -83,8 +83,8 @@ async def release(workflow_id: str, request: Request) -> Response:
 
 @router.post("/containments/{workflow_id}/extend")
 async def extend(workflow_id: str, request: Request) -> Response:
-    fields = await form(request)
-    person = request.state.console_session.person
+    session, fields = await form(request)
+    person = session.person
     back = _back(request, fields, "/containments")
     try:
         duration = parse_duration(fields.get("duration", "").strip())
@@ -102,8 +102,8 @@ async def extend(workflow_id: str, request: Request) -> Response:
 
 @router.post("/autonomy/pause")
 async def pause(request: Request) -> Response:
-    fields = await form(request)
-    person = request.state.console_session.person
+    session, fields = await form(request)
+    person = session.person
     rollback = fields.get("rollback") == "yes"
     try:
         _, released, _ = await pause_autonomy(services(request), person.name, fields.get("reason", "")[:1000], rollback)
@@ -115,8 +115,8 @@ async def pause(request: Request) -> Response:
 
 @router.post("/autonomy/resume")
 async def resume(request: Request) -> Response:
-    fields = await form(request)
-    person = request.state.console_session.person
+    session, fields = await form(request)
+    person = session.person
     try:
         await resume_autonomy(services(request), person.name, list(person.roles), fields.get("reason", "")[:1000])
     except ApiError as exc:

@@ -68,15 +68,15 @@ async def read_form(request: Request) -> dict[str, str]:
         raise FormRefused(400, "the form could not be read") from None
 
 
-async def form(request: Request) -> dict[str, str]:
-    """The posted form of a signed-in person, CSRF-checked."""
+async def form(request: Request) -> tuple[sessions.Session, dict[str, str]]:
+    """The signed-in person's session and their posted form, CSRF-checked."""
     found = current(request)
     fields = await read_form(request)
     if not sessions.same_origin(request):
         raise FormRefused(403, "this form was sent from another site; open the console and send it from there")
     if not sessions.tokens_equal(fields.get("csrf", ""), found.csrf):
         raise FormRefused(403, "this form has expired (sign-in changed); reload the page and send it again")
-    return fields
+    return found, fields
 
 
 def sign_in_url(back_to: str) -> str:

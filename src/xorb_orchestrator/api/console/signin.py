@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from xorb_orchestrator.api.auth import ApiKeys, key_digest
 from xorb_orchestrator.api.console import session as sessions
-from xorb_orchestrator.api.console.guard import current, form, local_path, read_form
+from xorb_orchestrator.api.console.guard import form, local_path, read_form
 from xorb_orchestrator.api.console.render import page, redirect
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ async def signin(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    await form(request)  # CSRF-checked: another site cannot sign a person out either
-    log.info("console sign-out: %s", current(request).person.name)
+    session, _ = await form(request)  # CSRF-checked: another site cannot sign a person out either
+    log.info("console sign-out: %s", session.person.name)
     response = redirect(request, "/signin", "Signed out.")
     response.delete_cookie(sessions.COOKIE, path="/")
     return response

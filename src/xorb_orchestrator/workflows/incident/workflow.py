@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.activities.redelivery import RedeliveryActivities
     from xorb_orchestrator.activities.slots import SlotActivities
     from xorb_orchestrator.models.alert import AlertEnvelope, fingerprint_event
-    from xorb_orchestrator.models.enrichment import Enrichment
     from xorb_orchestrator.models.ids import slot_coordinator_id
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
@@ -28,10 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.models.workflow_io import (
         ActionInput,
         ActionResult,
-        AssessInput,
-        EnrichInput,
         IncidentInput,
-        PlanInput,
         PublishInput,
         RecallInput,
         SlotRequest,
@@ -45,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         SLOT_GRANTED,
     )
     from xorb_orchestrator.workflows import patches, policies
+    from xorb_orchestrator.workflows.incident.assessment import assess
     from xorb_orchestrator.workflows.incident.containment import start_containment
     from xorb_orchestrator.workflows.incident.playbook_run import planned_run, run_playbook
     from xorb_orchestrator.workflows.incident.state import (
@@ -212,7 +209,7 @@ class IncidentWorkflow:
             workflow.logger.info("incident opened: %s", view.title)
             await self._publish("started")
         self._responded = True
-        view.enrichment, plan = await self._assess(view)
+        view.enrichment, plan = await assess(view)
         view.plan = plan.model_copy(update={"run": None})  # the pinned playbook stays in history, not in the view
         pinned = plan.run
         if pinned is not None:
@@ -245,39 +242,6 @@ class IncidentWorkflow:
         self._set_status(IncidentStatus.FAILED if failed else IncidentStatus.COMPLETED)
         workflow.logger.info("incident response %s", view.status.value)
         await self._publish("failed" if failed else "completed")
-
-    async def _assess(self, view: IncidentView) -> tuple[Enrichment, Plan]:
-        """The incident's enrichment and plan: one activity (new executions), or two in a row (replaying ones)."""
-        facts = AssessInput(incident_id=view.incident_id, title=view.title, severity_id=view.severity_id,
-                            observables=view.observables, techniques=view.techniques)  # fmt: skip
-        if workflow.patched(patches.ENRICH_AND_PLAN.id):
-            assessed = await workflow.execute_activity_method(
-                IncidentActivities.assess_incident,
-                facts,
-                start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
-                retry_policy=policies.BOOKKEEPING_RETRY,
-            )
-            return assessed.enrichment, assessed.plan
-        enrichment = await workflow.execute_activity_method(
-            IncidentActivities.enrich_incident,
-            EnrichInput(incident_id=view.incident_id, observables=view.observables),
-            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
-            retry_policy=policies.BOOKKEEPING_RETRY,
-        )
-        plan = await workflow.execute_activity_method(
-            IncidentActivities.plan_incident,
-            PlanInput(
-                incident_id=view.incident_id,
-                title=view.title,
-                severity_id=view.severity_id,
-                observables=view.observables,
-                techniques=view.techniques,
-                enrichment=enrichment,
-            ),
-            start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
-            retry_policy=policies.BOOKKEEPING_RETRY,
-        )
-        return enrichment, plan
 
     async def _run_steps(self, view: IncidentView, plan: Plan) -> bool:
         """Run the steps in order; the first failure stops the rest. Returns whether one failed."""
