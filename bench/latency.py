@@ -189,10 +189,20 @@ SEGMENTS = (
     "to_workflow_started",  # send -> WorkflowExecutionStarted (API intake and the start/signal call)
     "workflow_tasks_waiting",  # workflow tasks scheduled -> picked up by a worker
     "workflow_tasks_running",  # workflow tasks picked up -> completed
-    "activities_before",  # activities scheduled -> completed before the first action was scheduled
+    "activities_before",  # activities scheduled -> completed before the first action was scheduled (overlaps once)
     "other_waiting",  # the rest until the first action was scheduled: signals, timers
     "first_action_to_tool",  # the first action's ActivityTaskScheduled -> its POST arrived
 )
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """The time covered by these intervals, counting overlaps once (activities may run side by side)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send], first_action: str) -> dict[str, Any]:
@@ -217,6 +227,7 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
         spent = dict.fromkeys(SEGMENTS, 0.0)
         tasks = 0
         action_scheduled: float | None = None
+        activity_spans: list[tuple[float, float]] = []
         for event in history.events:
             ms = (event.event_time.ToMicroseconds() / 1e6 - send.wall) * 1000
             at[event.event_id] = ms
@@ -243,7 +254,7 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
             elif event.HasField("activity_task_completed_event_attributes"):
                 scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
                 label = f"{kind} {activity_of.get(scheduled)}"
-                spent["activities_before"] += ms - at.get(scheduled, ms)
+                activity_spans.append((at.get(scheduled, ms), ms))
             elif event.HasField("workflow_execution_signaled_event_attributes"):
                 label = f"{kind} {event.workflow_execution_signaled_event_attributes.signal_name}"
             elif event.HasField("marker_recorded_event_attributes"):
@@ -258,6 +269,7 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
                 break
         if action_scheduled is None or arrival is None:
             continue
+        spent["activities_before"] = _covered(activity_spans)
         spent["first_action_to_tool"] = (arrival.wall - send.wall) * 1000 - action_scheduled
         spent["other_waiting"] = action_scheduled - sum(v for k, v in spent.items() if k != "first_action_to_tool")
         for name, value in spent.items():

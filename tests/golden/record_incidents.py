@@ -15,6 +15,7 @@ from temporalio.client import Client
 from tests.support.stack import RedisServer, make_settings, service, start_dev_temporal
 from xorb_orchestrator.devtools.webhook_sink import WebhookSink
 from xorb_orchestrator.models.ids import slot_coordinator_id
+from xorb_orchestrator.models.workflow_names import SLOT_GRANTED
 
 HERE = Path(__file__).parent
 
@@ -37,9 +38,23 @@ async def _save(client: Client, workflow_id: str, name: str) -> None:
     print(f"wrote {name}.json ({len(history.events)} events)")
 
 
-async def main(incident_name: str = "incident_completed", slots_name: str | None = "response_slots") -> None:
+async def _waited_for_a_slot(client: Client, workflow_id: str) -> bool:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return any(
+        e.workflow_execution_signaled_event_attributes.signal_name == SLOT_GRANTED
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    )
+
+
+async def main(
+    incident_name: str = "incident_completed",
+    slots_name: str | None = "response_slots",
+    queued_name: str | None = None,
+) -> None:
     """`incident_name`: the file for the first incident (`incident_assessed` recorded the enrich-and-plan patch's
-    path beside the older `incident_completed`); `slots_name` None leaves the coordinator's history out."""
+    path beside the older `incident_completed`); `slots_name` None leaves the coordinator's history out;
+    `queued_name`: also save an incident that waited for its slot's grant signal."""
     env = await start_dev_temporal()
     redis = RedisServer(HERE)
     sink = WebhookSink().start()
@@ -54,6 +69,10 @@ async def main(incident_name: str = "incident_completed", slots_name: str | None
                 await svc.wait_for_incident(incident_id)
             await asyncio.sleep(1)  # linger 0: let the workflows close
             await _save(env.client, ids[0], incident_name)
+            if queued_name is not None:
+                queued = [i for i in ids if await _waited_for_a_slot(env.client, i)]
+                assert queued, "no incident waited for a slot"
+                await _save(env.client, queued[0], queued_name)
             coordinator = env.client.get_workflow_handle(slot_coordinator_id(settings.temporal_task_queue))
             await coordinator.terminate("golden history recorded")
             if slots_name is not None:

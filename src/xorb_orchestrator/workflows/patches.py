@@ -106,6 +106,15 @@ FEWER_CACHE_WRITES = Patch(
     "plan's `running` is cached with its first step: three cache writes before the first action instead of five",
 )
 
+CLAIM_WHILE_ASSESSING = Patch(
+    id="claim-while-assessing",
+    added=date(2026, 12, 7),
+    # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
+    retire_after=date(2027, 1, 7),
+    why="an incident claims its response slot beside incident.assess instead of after it, one workflow task "
+    "sooner; on that path it implies enrich-and-plan, fewer-cache-writes and slot-claim (one marker, not three)",
+)
+
 PATCHES: tuple[Patch, ...] = (
     REDELIVERY_MEMORY,
     APPROVAL_OUTCOME_STATUS,
@@ -116,4 +125,5 @@ PATCHES: tuple[Patch, ...] = (
     ENRICH_AND_PLAN,
     SLOT_CLAIM,
     FEWER_CACHE_WRITES,
+    CLAIM_WHILE_ASSESSING,
 )

@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.activities.redelivery import RedeliveryActivities
     from xorb_orchestrator.activities.slots import SlotActivities
     from xorb_orchestrator.models.alert import AlertEnvelope, fingerprint_event
-    from xorb_orchestrator.models.ids import slot_coordinator_id
     from xorb_orchestrator.models.incident import IncidentStatus, IncidentView, StepRun, StepStatus
     from xorb_orchestrator.models.plan import Plan, PlannedStep
     from xorb_orchestrator.models.search_attributes import CORRELATION_KEY_ATTR, SEVERITY_ATTR, STATUS_ATTR
@@ -30,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
         IncidentInput,
         PublishInput,
         RecallInput,
-        SlotRequest,
     )
     from xorb_orchestrator.models.workflow_names import (
         ADD_ALERT,
@@ -44,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from xorb_orchestrator.workflows.incident.assessment import assess
     from xorb_orchestrator.workflows.incident.containment import start_containment
     from xorb_orchestrator.workflows.incident.playbook_run import planned_run, run_playbook
+    from xorb_orchestrator.workflows.incident.slots import assess_claiming, release_slot, slot_request, start_claim
     from xorb_orchestrator.workflows.incident.state import (
         MAX_REDELIVERY_SOURCES,
         MEMO_FINGERPRINTS,
@@ -54,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
         reopen_from,
     )
     from xorb_orchestrator.workflows.playbook.actions import failed_attempts
-    from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
     from xorb_orchestrator.workflows.waiting import wait_until
 
 Transition = Literal["started", "completed", "failed"]
@@ -209,7 +207,14 @@ class IncidentWorkflow:
             workflow.logger.info("incident opened: %s", view.title)
             await self._publish("started")
         self._responded = True
-        view.enrichment, plan = await assess(view)
+        # New executions claim the slot while being assessed; the patch implies the three before it on this path
+        # (enrich-and-plan, fewer-cache-writes, slot-claim), so it is the only marker the response records.
+        claiming = workflow.patched(patches.CLAIM_WHILE_ASSESSING.id)
+        granted: bool | None = None
+        if claiming:
+            view.enrichment, plan, granted = await assess_claiming(view)
+        else:
+            view.enrichment, plan = await assess(view)
         view.plan = plan.model_copy(update={"run": None})  # the pinned playbook stays in history, not in the view
         pinned = plan.run
         if pinned is not None:
@@ -218,11 +223,11 @@ class IncidentWorkflow:
             view.steps = [StepRun(id=step.id, action=step.action) for step in plan.steps]
         # Fewer writes before the first action: `waiting` (cache and search attribute) only when the incident does
         # wait for a slot, and a built-in plan's `running` cached together with its first step's start.
-        fewer_writes = workflow.patched(patches.FEWER_CACHE_WRITES.id)
+        fewer_writes = claiming or workflow.patched(patches.FEWER_CACHE_WRITES.id)
         if not fewer_writes:
             self._set_status(IncidentStatus.WAITING)
             await self._publish()
-        await self._acquire_slot(view, publish_before_waiting=fewer_writes)
+        await self._acquire_slot(view, publish_before_waiting=fewer_writes, granted=granted)
         try:
             self._set_status(IncidentStatus.RUNNING)
             if not fewer_writes or pinned is not None:
@@ -233,9 +238,9 @@ class IncidentWorkflow:
                 failed, undo = await self._run_steps(view, plan), []
         except (Exception, asyncio.CancelledError):
             # Not `finally`: that would also run when the worker evicts the workflow from its cache.
-            await self._release_slot(view.incident_id)
+            await release_slot(view.incident_id)
             raise
-        await self._release_slot(view.incident_id)
+        await release_slot(view.incident_id)
         decision = plan.decision
         if not failed and undo and decision is not None and decision.duration is not None:
             await start_containment(view, decision, undo)
@@ -279,17 +284,19 @@ class IncidentWorkflow:
 
     # --- response slots (MAX_PARALLEL_WORKFLOWS) ------------------------------------------------
 
-    async def _acquire_slot(self, view: IncidentView, *, publish_before_waiting: bool = False) -> None:
-        slot = SlotRequest(incident_id=view.incident_id, severity_id=view.severity_id, requested_at=workflow.now())
-        claims = workflow.patched(patches.SLOT_CLAIM.id)
+    async def _acquire_slot(
+        self, view: IncidentView, *, publish_before_waiting: bool = False, granted: bool | None = None
+    ) -> None:
+        """Hold a response slot before acting. `granted`: the answer of a claim already made (claim-while-assessing)."""
+        slot = slot_request(view)  # one ask: a repeated one keeps its place in the queue
+        claims = granted is not None or workflow.patched(patches.SLOT_CLAIM.id)
         while True:
-            if claims:  # answered at once when a slot is free: no grant signal to wait for
-                if await workflow.execute_activity_method(
-                    SlotActivities.claim_slot,
-                    slot,
-                    start_to_close_timeout=policies.BOOKKEEPING_TIMEOUT,
-                    retry_policy=policies.BOOKKEEPING_RETRY,
-                ):
+            if granted is not None:
+                if granted:
+                    return
+                granted = None
+            elif claims:  # answered at once when a slot is free: no grant signal to wait for
+                if await start_claim(slot):
                     return
             else:
                 await workflow.execute_activity_method(
@@ -305,15 +312,6 @@ class IncidentWorkflow:
             if await wait_until(lambda: self._slot_granted, policies.SLOT_REQUEST_INTERVAL):
                 return
             workflow.logger.info("still waiting for a response slot; asking again")
-
-    async def _release_slot(self, incident_id: str) -> None:
-        try:
-            coordinator = slot_coordinator_id(workflow.info().task_queue)
-            handle = workflow.get_external_workflow_handle_for(ResponseSlotsWorkflow.run, coordinator)
-            await handle.signal(ResponseSlotsWorkflow.release, incident_id)
-        except FailureError as err:
-            # The coordinator audits its holders, so a lost release only delays the next grant.
-            workflow.logger.warning("could not release response slot: %s", err)
 
     # --- after the response ---------------------------------------------------------------------
 
