@@ -136,3 +136,19 @@ def test_misspelt_correlation_clock_is_one_line(monkeypatch: pytest.MonkeyPatch)
         load_settings()
     expected = "invalid configuration: XORB_CORRELATION_CLOCK: expected 'event' or 'arrival', got 'evnet'"
     assert str(caught.value) == expected
+
+
+def test_the_workflow_sandbox_is_a_check_tests_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from temporalio.worker import UnsandboxedWorkflowRunner
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+    from tests.support.stack import make_settings
+    from xorb_orchestrator.service import workflow_runner
+
+    assert load_settings().workflow_sandbox is False  # a worker runs the checked code without it
+    assert isinstance(workflow_runner(False), UnsandboxedWorkflowRunner)
+    assert isinstance(workflow_runner(), SandboxedWorkflowRunner)  # replay checks
+    assert make_settings("localhost:7233", "redis://localhost:6379/0").workflow_sandbox is True  # the test services
+    monkeypatch.setenv("XORB_WORKFLOW_SANDBOX", "maybe")
+    with pytest.raises(SettingsError, match="XORB_WORKFLOW_SANDBOX"):
+        load_settings()

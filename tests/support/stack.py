@@ -100,6 +100,8 @@ def make_settings(temporal_address: str, redis_url: str, **overrides: object) ->
         "XORB_API_PORT": free_port(),
         "XORB_API_KEYS": API_KEY,
         "XORB_INCIDENT_LINGER_SECONDS": 0,
+        # In-process services run their workflows in Temporal's sandbox: a non-deterministic call fails the test.
+        "XORB_WORKFLOW_SANDBOX": True,
     }
     values.update(overrides)
     return load_settings(**values)

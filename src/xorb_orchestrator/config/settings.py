@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # How many workflows a worker keeps in memory between their tasks (Temporal's sticky cache); lower saves
     # memory with many open incidents, at the cost of replays (bench/memory.py).
     max_cached_workflows: int = Field(1000, ge=0, le=100_000, alias="XORB_MAX_CACHED_WORKFLOWS")
+    # Temporal's workflow sandbox: a determinism check for our workflow code (it re-imports the workflow modules for
+    # every run and refuses non-deterministic calls), not a security boundary. The test suite and every replay check
+    # run it; a worker by default runs the checked code without it, ~18 ms of CPU less an incident.
+    workflow_sandbox: bool = Field(False, alias="XORB_WORKFLOW_SANDBOX")
     # Port for the worker-only process (`xorb worker`) to serve /metrics; 0 disables.
     metrics_port: int = Field(0, ge=0, le=65535, alias="XORB_METRICS_PORT")
 
