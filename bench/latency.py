@@ -195,14 +195,27 @@ SEGMENTS = (
 )
 
 
-def _covered(spans: list[tuple[float, float]]) -> float:
-    """The time covered by these intervals, counting overlaps once (activities may run side by side)."""
+def _covered(spans: list[tuple[float, float]], before: float = float("inf")) -> float:
+    """The time covered by these intervals up to `before`, counting overlaps once."""
     total, reach = 0.0, float("-inf")
     for start, end in sorted(spans):
+        end = min(end, before)
         if end > reach:
             total += end - max(start, reach)
             reach = end
     return total
+
+
+def _by_priority(kinds: dict[str, list[tuple[float, float]]], before: float) -> dict[str, float]:
+    """Time per kind up to `before`, each moment counted once for the first kind (in order) busy then: activities
+    run beside workflow tasks when an incident starts two at once, and the segments must still add up."""
+    seen: list[tuple[float, float]] = []
+    spent = {}
+    for kind, spans in kinds.items():
+        covered_before = _covered(seen, before)
+        seen = seen + spans
+        spent[kind] = _covered(seen, before) - covered_before
+    return spent
 
 
 async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send], first_action: str) -> dict[str, Any]:
@@ -227,7 +240,9 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
         spent = dict.fromkeys(SEGMENTS, 0.0)
         tasks = 0
         action_scheduled: float | None = None
-        activity_spans: list[tuple[float, float]] = []
+        spans: dict[str, list[tuple[float, float]]] = {
+            "workflow_tasks_running": [], "workflow_tasks_waiting": [], "activities_before": []
+        }  # fmt: skip
         for event in history.events:
             ms = (event.event_time.ToMicroseconds() / 1e6 - send.wall) * 1000
             at[event.event_id] = ms
@@ -237,12 +252,11 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
                 spent["to_workflow_started"] = ms
             elif event.HasField("workflow_task_started_event_attributes"):
                 scheduled = event.workflow_task_started_event_attributes.scheduled_event_id
-                spent["workflow_tasks_waiting"] += ms - at.get(scheduled, ms)
+                spans["workflow_tasks_waiting"].append((at.get(scheduled, ms), ms))
                 tasks += 1
             elif event.HasField("workflow_task_completed_event_attributes"):
-                spent["workflow_tasks_running"] += ms - at.get(
-                    event.workflow_task_completed_event_attributes.started_event_id, ms
-                )
+                started = event.workflow_task_completed_event_attributes.started_event_id
+                spans["workflow_tasks_running"].append((at.get(started, ms), ms))
             elif event.HasField("activity_task_scheduled_event_attributes"):
                 name = event.activity_task_scheduled_event_attributes.activity_type.name
                 activity_of[event.event_id] = name
@@ -254,7 +268,7 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
             elif event.HasField("activity_task_completed_event_attributes"):
                 scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
                 label = f"{kind} {activity_of.get(scheduled)}"
-                activity_spans.append((at.get(scheduled, ms), ms))
+                spans["activities_before"].append((at.get(scheduled, ms), ms))
             elif event.HasField("workflow_execution_signaled_event_attributes"):
                 label = f"{kind} {event.workflow_execution_signaled_event_attributes.signal_name}"
             elif event.HasField("marker_recorded_event_attributes"):
@@ -269,7 +283,7 @@ async def history_breakdown(client: Client, receiver: Receiver, sends: list[Send
                 break
         if action_scheduled is None or arrival is None:
             continue
-        spent["activities_before"] = _covered(activity_spans)
+        spent.update(_by_priority(spans, action_scheduled))
         spent["first_action_to_tool"] = (arrival.wall - send.wall) * 1000 - action_scheduled
         spent["other_waiting"] = action_scheduled - sum(v for k, v in spent.items() if k != "first_action_to_tool")
         for name, value in spent.items():
@@ -387,7 +401,10 @@ async def _run(args: argparse.Namespace, name: str, work: Path, started: Started
     try:
         env, removed = _clean_env()
         env["XORB_NOTIFY_WEBHOOK_URLS"] = receiver.url("/service")
+        if args.max_parallel is not None:
+            env["MAX_PARALLEL_WORKFLOWS"] = str(args.max_parallel)
         result["parameters"] = {
+            "max_parallel_workflows": args.max_parallel or "default (10)",
             "rates": args.rates,
             "seconds": args.seconds,
             "warmup": WARMUP,
@@ -496,6 +513,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-work", action="store_true", help="keep the temp data dir and logs (removed otherwise, also on failure)"
     )
+    parser.add_argument(
+        "--max-parallel", type=int, default=None, help="MAX_PARALLEL_WORKFLOWS of the service (default: xorb's, 10)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
     try:
@@ -504,6 +524,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rates: comma-separated numbers, e.g. 5,20")
     if not args.rates or min(args.rates) <= 0 or args.seconds <= 0 or args.timeout <= 0 or args.capacity < 0:
         parser.error("need rates > 0, --seconds > 0, --timeout > 0, --capacity >= 0")
+    if args.max_parallel is not None and args.max_parallel < 1:
+        parser.error("--max-parallel must be at least 1")
     if min(round(r * args.seconds) for r in args.rates) < 4:
         parser.error("each phase needs at least 4 measured sends (rate x seconds)")
     return args
