@@ -112,7 +112,8 @@ CLAIM_WHILE_ASSESSING = Patch(
     # Incidents live a correlation window (minutes to hours) plus their response; a month is ample.
     retire_after=date(2027, 1, 7),
     why="an incident claims its response slot beside incident.assess instead of after it, one workflow task "
-    "sooner; on that path it implies enrich-and-plan, fewer-cache-writes and slot-claim (one marker, not three)",
+    "sooner; asked when the incident starts, it implies redelivery-memory, enrich-and-plan, fewer-cache-writes "
+    "and slot-claim (one marker, not five)",
 )
 
 PATCHES: tuple[Patch, ...] = (

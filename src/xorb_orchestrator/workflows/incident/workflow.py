@@ -90,6 +90,7 @@ class IncidentWorkflow:
         self._responded = request.carried is not None and request.carried.alert_count > 0
         self._only_redeliveries = request.carried is not None and request.carried.alert_count == 0
         self._remembers = False  # set in run(): whether this execution keeps the re-delivery memory (a patch)
+        self._claims_while_assessing = False  # set in run(): the claim-while-assessing patch
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -124,7 +125,10 @@ class IncidentWorkflow:
 
     @workflow.run
     async def run(self, request: IncidentInput) -> IncidentView:
-        self._remembers = workflow.patched(patches.REDELIVERY_MEMORY.id)
+        # New executions take the claim-while-assessing path, which implies the re-delivery memory and the three
+        # response patches before it: one patch marker (each is also a visibility write) instead of five.
+        self._claims_while_assessing = workflow.patched(patches.CLAIM_WHILE_ASSESSING.id)
+        self._remembers = self._claims_while_assessing or workflow.patched(patches.REDELIVERY_MEMORY.id)
         if self._view is None:
             # Signal-with-start delivers the first alert with the first workflow task.
             if not await wait_until(lambda: bool(self._early), timedelta(minutes=1)):
@@ -207,9 +211,9 @@ class IncidentWorkflow:
             workflow.logger.info("incident opened: %s", view.title)
             await self._publish("started")
         self._responded = True
-        # New executions claim the slot while being assessed; the patch implies the three before it on this path
-        # (enrich-and-plan, fewer-cache-writes, slot-claim), so it is the only marker the response records.
-        claiming = workflow.patched(patches.CLAIM_WHILE_ASSESSING.id)
+        # New executions claim the slot while being assessed (and take enrich-and-plan, fewer-cache-writes and
+        # slot-claim without asking for their markers).
+        claiming = self._claims_while_assessing
         granted: bool | None = None
         if claiming:
             view.enrichment, plan, granted = await assess_claiming(view)
