@@ -181,12 +181,15 @@ def _run(args: argparse.Namespace, name: str, work: Path, started: Started, resu
     env, removed = _clean_env()
     env["XORB_CORRELATION_WINDOW_SECONDS"] = str(WINDOW_SECONDS)
     env["MAX_PARALLEL_WORKFLOWS"] = str(MAX_PARALLEL_WORKFLOWS)
+    if args.max_cached is not None:
+        env["XORB_MAX_CACHED_WORKFLOWS"] = str(args.max_cached)
     source = f"bench-memory-{name}"
     result["parameters"] = {
         "incidents": args.incidents,
         "batch": args.batch,
         "correlation_window_s": WINDOW_SECONDS,
         "max_parallel_workflows": MAX_PARALLEL_WORKFLOWS,
+        "max_cached_workflows": args.max_cached or "default (1000)",
         "quiet": f"xorb process < {QUIET_CORES} cores over {QUIET_SECONDS:g} s",
         "source": source,
         "env_not_passed": removed,
@@ -275,10 +278,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=100, help="alerts per NDJSON request (default 100)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for each wait (default 300)")
     parser.add_argument("--keep-work", action="store_true", help="keep the temp data dir and logs")
+    parser.add_argument(
+        "--max-cached", type=int, default=None, help="XORB_MAX_CACHED_WORKFLOWS of the service (default: xorb's)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    if args.incidents < 1 or args.batch < 1 or args.timeout <= 0:
-        parser.error("need --incidents >= 1, --batch >= 1, --timeout > 0")
+    if args.incidents < 1 or args.batch < 1 or args.timeout <= 0 or (args.max_cached or 0) < 0:
+        parser.error("need --incidents >= 1, --batch >= 1, --timeout > 0, --max-cached >= 0")
     return args
 
 
