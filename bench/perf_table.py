@@ -197,7 +197,30 @@ def batched_note(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def section(found: dict[str, tuple[Path, dict[str, Any]]], plots: dict[str, Path]) -> str:
+def cache_note(memory_runs: list[dict[str, Any]]) -> list[str]:
+    """Memory with a smaller workflow cache than xorb's default (`memory.py --max-cached N`): newest run per size."""
+    by_size: dict[int, dict[str, Any]] = {}
+    for r in memory_runs:  # oldest first: a newer run of a size replaces an older one
+        size = str(r.get("parameters", {}).get("max_cached_workflows"))
+        if size.isdigit():
+            by_size[int(size)] = r
+    if not by_size:
+        return []
+    parts = []
+    for size, r in sorted(by_size.items(), reverse=True):
+        verdict = "met" if r["goal"]["met"] else "not met"
+        open_mib = r["rows"]["xorb_api_worker"]["open_mib"]
+        parts.append(f"at {size}, API+worker {open_mib:.0f} MiB with {r['parameters']['incidents']:,} open ({verdict})")
+    return [
+        "",
+        "With a smaller workflow cache (`XORB_MAX_CACHED_WORKFLOWS`, `bench/memory.py --max-cached N`): "
+        f"{'; '.join(parts)}. Not the default: an evicted incident replays its history at its next event.",
+    ]
+
+
+def section(
+    found: dict[str, tuple[Path, dict[str, Any]]], plots: dict[str, Path], notes: list[str] | None = None
+) -> str:
     lines = [
         "Issue 15's figures, each against a baseline measured in the same run on the same machine. The table and the",
         "plots are written by `.venv/bin/python bench/plot.py` from the newest result of each benchmark in",
@@ -215,6 +238,7 @@ def section(found: dict[str, tuple[Path, dict[str, Any]]], plots: dict[str, Path
                 f"| {row.figure} | {row.now} | {row.baseline} | {row.ratio} | {row.goal}: {verdict} | {row.command} |"
             )
     lines += batched_note(found["ingest"][1]) if "ingest" in found else []
+    lines += notes or []
     lines += ["", "Runs (UTC, load average at the start; 1-minute, 5, 15):", ""]
     for kind in KINDS:
         if kind in found:

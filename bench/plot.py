@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from memory import GOAL_MIB
-from perf_table import KINDS, README, ROOT, TIMES, rewrite_readme, section
+from perf_table import KINDS, README, ROOT, TIMES, cache_note, rewrite_readme, section
 
 from playbooks import GOALS as PLAYBOOK_GOALS
 
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     plots = {kind: write_plot(kind, data) for kind, (_, data) in found.items()}
     for kind, out in plots.items():
         print(f"{kind}: {found[kind][0].name} -> {out.relative_to(ROOT)}")
-    text = section(found, plots)
+    memory_runs = [json.loads(path.read_text()) for path in sorted(RESULTS_DIR.glob("memory-*.json"))]
+    text = section(found, plots, cache_note(memory_runs))
     if not args.no_readme:
         rewrite_readme(text)
         print(f"rewrote the performance section of {README.relative_to(ROOT)}")
