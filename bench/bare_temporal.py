@@ -3,7 +3,8 @@ activities in sequence, the first POSTing to a webhook as notify.webhook does, a
 
 latency.py starts it on a fixed grid (start -> first activity); playbooks.py and latency.py's `--capacity` run
 it to completion flat out (`run_flat_out`). Its worker runs in the bench process, on the Temporal server of the
-`xorb dev` under test, on its own task queue, with the SDK's defaults (sandboxed, as the service's workflows are).
+`xorb dev` under test, on its own task queue, with the SDK's defaults but unsandboxed, as the service's workers run
+(XORB_WORKFLOW_SANDBOX is off by default): the ratios measure xorb's own work, not the sandbox's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
     import httpx
     from temporalio.client import Client
-    from temporalio.worker import Worker
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 
 class BareActivities:
@@ -62,6 +63,7 @@ def bare_worker(client: Client, task_queue: str, http: httpx.AsyncClient) -> Wor
         workflows=[BareWorkflow],
         activities=[activities.notify, activities.step],
         max_concurrent_activities=100,
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
 
 

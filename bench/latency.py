@@ -414,7 +414,7 @@ async def _run(args: argparse.Namespace, name: str, work: Path, started: Started
             "env_not_passed": removed,
             "sender": "one asyncio coroutine on a fixed grid, httpx AsyncClient keep-alive; latency from the grid",
             "receiver": "ThreadingHTTPServer (HTTP/1.1 keep-alive) in the bench process; arrival at headers read",
-            "bare": "3 activities in sequence, first POSTs to the receiver; worker in the bench process, sandboxed",
+            "bare": "3 activities in sequence, first POSTs to the receiver; worker in the bench process, unsandboxed",
         }
         result["machine"] = machine_info()
         print(

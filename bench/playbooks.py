@@ -179,7 +179,7 @@ def run_phase(
 
 async def run_bare(temporal_address: str, url: str, stamp: str, count: int) -> dict[str, Any]:
     """The baseline on the service's own Temporal server: `count` bare workflows started at once, as the
-    incident phases send theirs, run to completion; after WARMUP of them (the sandbox's first imports)."""
+    incident phases send theirs, run to completion; after WARMUP of them (first imports and connections)."""
     client = await Client.connect(temporal_address, namespace="default")
     task_queue = f"bench-playbooks-{stamp}"
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             "warmup": WARMUP,
             "correlation_window_s": 0,
             "bare": "3 activities in sequence, first POSTs to the receiver; all started at once, worker in the bench "
-            "process, sandboxed",
+            "process, unsandboxed",
         }
         result.update(phases=phases, bare=bare, ratios=ratios, goals=goals)
         result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
