@@ -152,3 +152,11 @@ def test_the_workflow_sandbox_is_a_check_tests_run(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("XORB_WORKFLOW_SANDBOX", "maybe")
     with pytest.raises(SettingsError, match="XORB_WORKFLOW_SANDBOX"):
         load_settings()
+
+
+def test_a_workflow_cache_too_small_to_work_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XORB_MAX_CACHED_WORKFLOWS", "0")  # no sticky cache: every task replays its history
+    with pytest.raises(SettingsError, match="XORB_MAX_CACHED_WORKFLOWS"):
+        load_settings()
+    monkeypatch.setenv("XORB_MAX_CACHED_WORKFLOWS", "250")
+    assert load_settings().max_cached_workflows == 250

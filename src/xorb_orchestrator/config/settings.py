@@ -77,8 +77,10 @@ class Settings(BaseSettings):
     client_api_url: str = Field("http://127.0.0.1:8000", alias="XORB_API_URL")
     client_api_key: str | None = Field(None, alias="XORB_API_KEY", repr=False)
     # How many workflows a worker keeps in memory between their tasks (Temporal's sticky cache); lower saves
-    # memory with many open incidents, at the cost of replays (bench/memory.py).
-    max_cached_workflows: int = Field(1000, ge=0, le=100_000, alias="XORB_MAX_CACHED_WORKFLOWS")
+    # memory with many open incidents, at the cost of replays (bench/memory.py). At least 100: with none, every
+    # task replays its whole history and the slot coordinator falls behind (bench/latency.py at 5/s: half the
+    # actions still missing a minute on); far below, it and the incidents being answered evict each other.
+    max_cached_workflows: int = Field(1000, ge=100, le=100_000, alias="XORB_MAX_CACHED_WORKFLOWS")
     # Temporal's workflow sandbox: a determinism check for our workflow code (it re-imports the workflow modules for
     # every run and refuses non-deterministic calls), not a security boundary. The test suite and every replay check
     # run it; a worker by default runs the checked code without it, ~18 ms of CPU less an incident.
