@@ -283,8 +283,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    if args.incidents < 1 or args.batch < 1 or args.timeout <= 0 or (args.max_cached or 0) < 0:
-        parser.error("need --incidents >= 1, --batch >= 1, --timeout > 0, --max-cached >= 0")
+    if args.incidents < 1 or args.batch < 1 or args.timeout <= 0:
+        parser.error("need --incidents >= 1, --batch >= 1, --timeout > 0")
+    if args.max_cached is not None and not 100 <= args.max_cached <= 100_000:
+        parser.error("--max-cached: XORB_MAX_CACHED_WORKFLOWS takes 100 to 100000")
     return args
 
 
