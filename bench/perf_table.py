@@ -197,13 +197,20 @@ def batched_note(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def set_by_run(r: dict[str, Any], parameter: str) -> int | None:
+    """A setting the run chose itself (`--max-cached`, `--max-parallel`), or None where xorb's default held: the
+    benchmarks record a number for the one and a "default (…)" text for the other."""
+    value = str(r.get("parameters", {}).get(parameter, "default"))
+    return int(value) if value.isdigit() else None
+
+
 def cache_note(memory_runs: list[dict[str, Any]]) -> list[str]:
     """Memory with a smaller workflow cache than xorb's default (`memory.py --max-cached N`): newest run per size."""
     by_size: dict[int, dict[str, Any]] = {}
     for r in memory_runs:  # oldest first: a newer run of a size replaces an older one
-        size = str(r.get("parameters", {}).get("max_cached_workflows"))
-        if size.isdigit():
-            by_size[int(size)] = r
+        size = set_by_run(r, "max_cached_workflows")
+        if size is not None:
+            by_size[size] = r
     if not by_size:
         return []
     parts = []

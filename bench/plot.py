@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from memory import GOAL_MIB
-from perf_table import KINDS, README, ROOT, TIMES, cache_note, rewrite_readme, section
+from perf_table import KINDS, README, ROOT, TIMES, cache_note, rewrite_readme, section, set_by_run
 
 from playbooks import GOALS as PLAYBOOK_GOALS
 
@@ -51,10 +51,9 @@ def load(files: list[Path]) -> dict[str, tuple[Path, dict[str, Any]]]:
 def _with_defaults(data: dict[str, Any]) -> bool:
     """Whether a run used xorb's own workflow cache, and for latency its own cap (playbooks and memory lift the cap
     on purpose): the table shows what a new user gets."""
-    parameters = data.get("parameters", {})
-    if str(parameters.get("max_cached_workflows", "default")).isdigit():
+    if set_by_run(data, "max_cached_workflows") is not None:
         return False
-    return data.get("benchmark") != "latency" or not str(parameters.get("max_parallel_workflows", "default")).isdigit()
+    return data.get("benchmark") != "latency" or set_by_run(data, "max_parallel_workflows") is None
 
 
 # --- the plots ------------------------------------------------------------------------------------------------

@@ -12,12 +12,11 @@ from temporalio.client import Client
 
 from tests.support.blocking_sink import BlockingSink
 from tests.support.processes import start_xorb, worker_env, xorb_processes
+from tests.support.slots import wait_for_slots
 from tests.support.stack import RunningService, make_settings, service
 from xorb_orchestrator.activities.slots import CLAIMS_IN_FLIGHT, SlotActivities
-from xorb_orchestrator.models.ids import slot_coordinator_id
-from xorb_orchestrator.models.workflow_io import SlotCoordinatorView, SlotRequest
+from xorb_orchestrator.models.workflow_io import SlotRequest
 from xorb_orchestrator.service import Roles
-from xorb_orchestrator.workflows.response_slots import ResponseSlotsWorkflow
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.timeout(90)]
 
@@ -39,17 +38,6 @@ async def wait_for_status(api: RunningService, incident_ids: list[str], status: 
         if all(v.get("status") == status for v in views):
             return
         assert time.monotonic() < deadline, f"expected all {status!r}: {[v.get('status') for v in views]}"
-        await asyncio.sleep(0.1)
-
-
-async def wait_for_slots(client: Client, task_queue: str, holders: int, waiting: int) -> SlotCoordinatorView:
-    handle = client.get_workflow_handle(slot_coordinator_id(task_queue))
-    deadline = time.monotonic() + 20
-    while True:
-        state = await handle.query(ResponseSlotsWorkflow.state)
-        if len(state.holders) == holders and len(state.waiting) == waiting:
-            return state
-        assert time.monotonic() < deadline, f"expected {holders} holders, {waiting} waiting: {state}"
         await asyncio.sleep(0.1)
 
 

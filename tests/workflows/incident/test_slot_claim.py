@@ -10,8 +10,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from tests.support.slots import wait_for_slots
 from tests.support.stack import make_settings, service
-from tests.workflows.test_parallel_cap import wait_for_slots
 from xorb_orchestrator.activities.incident import IncidentActivities
 from xorb_orchestrator.models.workflow_io import AssessInput
 from xorb_orchestrator.models.workflow_names import RELEASE_SLOT
